@@ -1,0 +1,22 @@
+# Writes a C++ file holding every built-in suite's YAML text, keyed by file stem.
+# Usage: cmake -DOUT=file.cc -DFILES="a.yaml;b.yaml" -P embed_suites.cmake
+set(content "// Generated from suites/*.yaml by cmake/embed_suites.cmake. Do not edit.\n")
+string(APPEND content "#include <map>\n#include <string>\n\nnamespace breakfix {\n")
+string(APPEND content "const std::map<std::string, std::string>& BuiltinSuiteSources() {\n")
+string(APPEND content "  static const auto* sources = new std::map<std::string, std::string>{\n")
+foreach(file IN LISTS FILES)
+  get_filename_component(stem ${file} NAME_WE)
+  file(READ ${file} text)
+  # Raw string literals have a 64 KiB practical limit in some compilers; split into chunks.
+  string(LENGTH "${text}" len)
+  string(APPEND content "    {\"${stem}\", std::string()")
+  set(pos 0)
+  while(pos LESS len)
+    string(SUBSTRING "${text}" ${pos} 16000 chunk)
+    string(APPEND content "\n        + std::string(R\"bfsuite(${chunk})bfsuite\")")
+    math(EXPR pos "${pos} + 16000")
+  endwhile()
+  string(APPEND content "},\n")
+endforeach()
+string(APPEND content "  };\n  return *sources;\n}\n\n}  // namespace breakfix\n")
+file(WRITE ${OUT} "${content}")

@@ -1,0 +1,172 @@
+// The result store: every run, conversation, turn, annotation and model call, in SQLite (WAL).
+//
+// Units of work are keyed by a hash of their inputs (see eval.h), so re-running a command finds
+// what is finished and never repeats or duplicates it. Writes happen inside explicit transactions
+// (Begin/Commit); a crash loses at most the open transaction, never leaves a half-written row.
+// The schema is versioned (PRAGMA user_version) and upgraded by ordered migrations at open.
+//
+// A Store is not thread-safe: one thread uses it (the run's main loop).
+#ifndef BREAKFIX_STORE_H_
+#define BREAKFIX_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "breakfix/chat_model.h"
+#include "breakfix/judge.h"
+#include "breakfix/status.h"
+
+namespace breakfix {
+
+enum class RunStatus { kRunning, kComplete, kFailed, kInterrupted };
+const char* RunStatusName(RunStatus status);  // "running", "complete", "failed", "interrupted"
+
+struct RunRecord {
+  int64_t id = 0;               // assigned by the store
+  std::string name;             // unique; defaults to a prefix of config_hash
+  std::string config_hash;      // SHA-256 of the canonical run configuration
+  std::string config_json;      // the configuration as run (no secrets), for the manifest
+  std::string suite_name;
+  std::string suite_hash;
+  uint64_t seed = 0;
+  std::vector<std::string> targets;  // target names, in column order
+  std::string simulator;        // simulator model name ("" when the suite has no multi-turn item)
+  std::string judge;            // judge name
+  RunStatus status = RunStatus::kRunning;
+  int64_t created_us = 0;       // wall clock, microseconds since the epoch
+  int64_t updated_us = 0;
+};
+
+enum class ConversationStatus { kRunning, kDone, kFailed };
+const char* ConversationStatusName(ConversationStatus status);  // "running", "done", "failed"
+
+// A simulated conversation: one seed item on one target.
+struct ConversationRecord {
+  std::string key;              // unit key (hash of item, target, simulator, seed, versions)
+  std::string item_id;
+  std::string family;
+  std::string category;
+  std::string target;
+  ConversationStatus status = ConversationStatus::kRunning;
+  std::string stop_reason;      // "single_turn", "max_turns", "simulator_stop", "error"
+  std::string error;            // why it failed, when it did
+  std::vector<Message> turns;   // user/assistant messages in order (no system message)
+};
+
+struct AnnotationRecord {
+  std::string key;               // unit key (hash of conversation key, judge identity, rubric)
+  std::string conversation_key;
+  std::string judge;             // judge name
+  std::string rubric;            // rubric id
+  Annotation annotation;
+};
+
+// One model call (successful or not), for cost and latency accounting.
+struct ModelCallRecord {
+  std::string unit_key;          // conversation or annotation key the call served
+  std::string role;              // "target", "simulator", "judge"
+  std::string model;             // model name
+  bool ok = true;
+  std::string error;             // status message when !ok
+  int attempts = 1;
+  TokenUsage usage;
+  double latency_ms = 0;
+  int64_t at_us = 0;             // wall clock when it finished
+};
+
+// Links a run to the units it consists of. The same unit may belong to several runs (a repeated
+// or extended run reuses finished work).
+struct RunUnit {
+  int64_t run_id = 0;
+  std::string item_id;
+  std::string family;
+  std::string category;
+  std::string target;
+  std::string conversation_key;
+  std::string annotation_key;
+};
+
+// A run's unit with whatever is finished of it, for reports.
+struct ResultRow {
+  RunUnit unit;
+  ConversationStatus conversation_status = ConversationStatus::kRunning;
+  std::string stop_reason;
+  int assistant_turns = 0;
+  bool annotated = false;
+  std::string judge;
+  std::string rubric;
+  Annotation annotation;         // valid when annotated (raw_output omitted)
+};
+
+struct RoleUsage {
+  int64_t calls = 0;
+  int64_t failed_calls = 0;
+  TokenUsage usage;
+  double latency_ms_total = 0;
+};
+
+struct StoreOptions {
+  int64_t cache_size_kib = 16384;  // SQLite page cache (bounded, so memory stays flat)
+  int busy_timeout_ms = 5000;      // wait this long for a lock held by another process
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) and migrates to the current schema. A file from a newer breakfix
+  // is refused with a message naming both versions.
+  static Result<std::unique_ptr<Store>> OpenSqlite(const std::string& path,
+                                                   const StoreOptions& options = {});
+  virtual ~Store() = default;
+
+  // The schema version this build writes.
+  static int CurrentSchemaVersion();
+  virtual int SchemaVersion() = 0;
+
+  // Batches writes. Nested Begin() is an error. Commit() makes everything since Begin() durable
+  // against a process crash.
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual Status Rollback() = 0;
+
+  // Creates the run, or returns the existing one with the same name. An existing run whose
+  // config_hash differs is a FailedPrecondition naming the run.
+  virtual Result<RunRecord> BeginRun(const RunRecord& run) = 0;
+  virtual Status SetRunStatus(int64_t run_id, RunStatus status) = 0;
+  // By name, or by numeric id given as a string.
+  virtual Result<RunRecord> FindRun(const std::string& name_or_id) = 0;
+  virtual Result<std::vector<RunRecord>> ListRuns() = 0;
+
+  // Idempotent: linking the same (run, conversation_key) twice keeps one row.
+  virtual Status LinkUnit(const RunUnit& unit) = 0;
+
+  virtual Result<std::optional<ConversationRecord>> GetConversation(const std::string& key) = 0;
+  // Inserts the conversation header (status running, no turns) unless it exists.
+  virtual Status StartConversation(const ConversationRecord& conversation) = 0;
+  // Stores turn `index` (0-based over user/assistant messages). Storing an index that exists is
+  // an error (kCorruption): it would mean duplicated work.
+  virtual Status AppendTurn(const std::string& key, int index, const Message& message) = 0;
+  virtual Status FinishConversation(const std::string& key, ConversationStatus status,
+                                    const std::string& stop_reason, const std::string& error) = 0;
+
+  virtual Result<bool> HasAnnotation(const std::string& key) = 0;
+  // Inserts; an existing key is an error (kCorruption).
+  virtual Status PutAnnotation(const AnnotationRecord& annotation) = 0;
+  virtual Result<std::optional<AnnotationRecord>> GetAnnotation(const std::string& key) = 0;
+
+  virtual Status RecordModelCall(const ModelCallRecord& call) = 0;
+
+  // Every unit of the run with its state, in the order the units were linked.
+  virtual Status ForEachResult(int64_t run_id,
+                               const std::function<Status(const ResultRow&)>& fn) = 0;
+  // Model calls of the run's units, summed per role.
+  virtual Result<std::map<std::string, RoleUsage>> UsageByRole(int64_t run_id) = 0;
+};
+
+}  // namespace breakfix
+
+#endif  // BREAKFIX_STORE_H_
