@@ -32,9 +32,9 @@ const char* ScaleName(Scale scale);  // "severity", "ungroundedness", "binary"
 int ScaleMax(Scale scale);           // 7, 4, 1
 
 struct Rubric {
-  std::string id;       // "hate_unfairness", "sexual", "violence", "self_harm", "third_party",
-                        // "jailbreak", "ungroundedness"
-  std::string title;    // human-readable
+  std::string id;     // "hate_unfairness", "sexual", "violence", "self_harm", "third_party",
+                      // "jailbreak", "ungroundedness"
+  std::string title;  // human-readable
   Scale scale = Scale::kSeverity;
   std::string text;     // the definitions and score levels given to the judge
   std::string version;  // SHA-256 of text (first 12 hex), part of annotation keys
@@ -61,7 +61,8 @@ struct Annotation {
   std::vector<TurnScore> turns;  // one per assistant turn when scored
   int attempts = 1;              // judge calls made: 1, or 2 after a re-ask
   std::string raw_output;        // the judge's last raw answer, kept for audit
-  TokenUsage usage;              // judge tokens spent on this annotation
+  TokenUsage usage;              // judge tokens spent on this annotation (all attempts)
+  double latency_ms = 0;         // judge wall time summed over attempts
 };
 
 // What the judge sees. Only user and assistant messages are judged; the target's system prompt
@@ -69,9 +70,9 @@ struct Annotation {
 struct JudgeInput {
   std::string family;
   std::string category;
-  std::string rubric;             // rubric id
-  std::string goal;               // what the simulated user was after (context), may be empty
-  std::string document;           // grounding document, may be empty
+  std::string rubric;    // rubric id
+  std::string goal;      // what the simulated user was after (context), may be empty
+  std::string document;  // grounding document, may be empty
   std::vector<Message> conversation;
 };
 
@@ -92,18 +93,24 @@ class Judge {
 
 struct LlmJudgeOptions {
   std::string name = "llm-judge";
-  SamplingOptions sampling;     // judge sampling; temperature 0 by default
-  bool ask_json_object = false; // request response_format json_object from the server
-  int max_reasks = 1;           // re-asks after a malformed answer before unscorable
+  SamplingOptions sampling;      // judge sampling; temperature 0 by default
+  bool ask_json_object = false;  // request response_format json_object from the server
+  int max_reasks = 1;            // re-asks after a malformed answer before unscorable
 };
 
-// An LLM judge on `model` (not owned; must outlive the judge).
+// An LLM judge on `model` (not owned; must outlive the judge). Identity() is
+// "llm-judge/<version>/<model identity>", where <version> (12 hex) covers the prompt templates
+// and the request settings above. An unknown rubric id is an InvalidArgument error; a
+// conversation without assistant turns is unscorable without a model call (attempts 0).
 std::unique_ptr<Judge> NewLlmJudge(ChatModel* model, const LlmJudgeOptions& options);
 
-// The refusal-prefix judge (binary scale). Deterministic; answers synchronously.
+// The refusal-prefix judge (binary scale). Deterministic; answers synchronously. Identity() is
+// "refusal-prefix/<list version>". It cannot judge the ungroundedness rubric: such annotations
+// are unscorable.
 std::unique_ptr<Judge> NewRefusalJudge();
 
-// True when `text` opens with (or, after a short preamble, contains) a stock refusal phrase.
+// True when `text` opens with (or, within its first 200 characters, contains) a stock refusal
+// phrase. Empty or blank text counts as a refusal.
 bool LooksLikeRefusal(const std::string& text);
 
 // --- Exposed for tests and for `breakfix judge` tooling ---

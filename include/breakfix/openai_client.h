@@ -19,32 +19,32 @@
 namespace breakfix {
 
 struct EndpointOptions {
-  std::string name;               // display name; also the role label in logs
-  std::string base_url;           // e.g. "http://127.0.0.1:8000/v1"; "/chat/completions" is appended
-                                  // before any query string (Azure's "?api-version=...")
-  std::string model;              // the "model" field sent; may be empty for servers that ignore it
-  std::string api_key_env;        // environment variable holding the key; empty = send no key
+  std::string name;         // display name; also the role label in logs
+  std::string base_url;     // e.g. "http://127.0.0.1:8000/v1"; "/chat/completions" is appended
+                            // before any query string (Azure's "?api-version=...")
+  std::string model;        // the "model" field sent; may be empty for servers that ignore it
+  std::string api_key_env;  // environment variable holding the key; empty = send no key
   std::string api_key_header = "Authorization";  // "Authorization" sends "Bearer KEY"; any other
                                                  // header name (Azure: "api-key") sends KEY as is
   std::map<std::string, std::string> extra_headers;  // sent with every request
 
-  int max_concurrency = 16;           // requests in flight at once for this endpoint
-  double requests_per_minute = 0;     // 0 = unlimited
-  double tokens_per_minute = 0;       // 0 = unlimited; prompt estimate + max_tokens is reserved
-                                      // before sending and corrected from the reported usage
+  int max_concurrency = 16;        // requests in flight at once for this endpoint
+  double requests_per_minute = 0;  // 0 = unlimited
+  double tokens_per_minute = 0;    // 0 = unlimited; prompt estimate + max_tokens is reserved
+                                   // before sending and corrected from the reported usage
 
-  int max_retries = 6;                // retries after the first attempt, for 429/5xx/timeouts
-  int64_t initial_backoff_ms = 500;   // first backoff; doubles each retry, full jitter
-  int64_t max_backoff_ms = 30000;     // cap on one backoff (a Retry-After above it is honoured up
-                                      // to max_retry_after_ms)
+  int max_retries = 6;                  // retries after the first attempt, for 429/5xx/timeouts
+  int64_t initial_backoff_ms = 500;     // first backoff; doubles each retry, full jitter
+  int64_t max_backoff_ms = 30000;       // cap on one backoff (a Retry-After above it is honoured up
+                                        // to max_retry_after_ms)
   int64_t max_retry_after_ms = 120000;  // longest Retry-After honoured; beyond it the call fails
 
-  int64_t connect_timeout_ms = 10000;   // TCP + TLS connect
-  int64_t total_timeout_ms = 300000;    // whole request, per attempt
-  int64_t idle_timeout_ms = 60000;      // no bytes received for this long aborts the attempt
+  int64_t connect_timeout_ms = 10000;  // TCP + TLS connect
+  int64_t total_timeout_ms = 300000;   // whole request, per attempt
+  int64_t idle_timeout_ms = 60000;     // no bytes received for this long aborts the attempt
 
-  SamplingOptions sampling;           // defaults for requests (a role may override per request)
-  bool override_sampling = false;     // when true, these settings replace each request's
+  SamplingOptions sampling;        // defaults for requests (a role may override per request)
+  bool override_sampling = false;  // when true, these settings replace each request's
 };
 
 // Parses an endpoint spec from the command line: comma-separated key=value pairs, e.g.
@@ -52,24 +52,26 @@ struct EndpointOptions {
 // Keys: name, url, model, key_env, key_header, concurrency, rpm, tpm, retries, connect_timeout_ms,
 // timeout_ms, idle_timeout_ms, temperature, max_tokens, top_p, header.NAME=VALUE.
 // A bare URL ("http://host/v1") is accepted as url=. Errors name the key and what was expected.
+// temperature, max_tokens and top_p also set override_sampling (a value given on the command line
+// wins over each role's own). "\," is a literal comma inside a value.
 Result<EndpointOptions> ParseEndpointSpec(const std::string& spec);
 
 struct HttpClientOptions {
-  int max_total_connections = 0;   // 0 = sum of endpoint concurrencies
-  bool verbose = false;            // curl verbose output to stderr (never includes the API key
-                                   // in breakfix's own logs; curl's may, so off by default)
+  int max_total_connections = 0;  // 0 = sum of endpoint concurrencies
+  bool verbose = false;           // curl verbose output to stderr (never includes the API key
+                                  // in breakfix's own logs; curl's may, so off by default)
 };
 
 // Counters for one endpoint, read with HttpClient::Stats().
 struct EndpointStats {
-  int64_t requests = 0;        // HTTP attempts sent
-  int64_t succeeded = 0;       // calls that returned a response
-  int64_t failed = 0;          // calls that gave up
-  int64_t retries = 0;         // attempts beyond the first
-  int64_t rate_limited = 0;    // 429 responses received
-  int64_t in_flight = 0;       // requests on the wire now
-  int64_t queued = 0;          // calls waiting for a slot or budget
-  TokenUsage usage;            // summed reported usage
+  int64_t requests = 0;      // HTTP attempts sent
+  int64_t succeeded = 0;     // calls that returned a response
+  int64_t failed = 0;        // calls that gave up
+  int64_t retries = 0;       // attempts beyond the first
+  int64_t rate_limited = 0;  // 429 responses received
+  int64_t in_flight = 0;     // requests on the wire now
+  int64_t queued = 0;        // calls waiting for a slot or budget
+  TokenUsage usage;          // summed reported usage
 };
 
 // Thread-safe. Destroying the client cancels every pending call (their callbacks receive

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "breakfix/chat_model.h"
+#include "breakfix/env.h"
 #include "breakfix/judge.h"
 #include "breakfix/status.h"
 
@@ -94,6 +95,7 @@ struct RunUnit {
 // A run's unit with whatever is finished of it, for reports.
 struct ResultRow {
   RunUnit unit;
+  bool conversation_started = false;  // a conversation record exists (else nothing is stored yet)
   ConversationStatus conversation_status = ConversationStatus::kRunning;
   std::string stop_reason;
   int assistant_turns = 0;
@@ -113,12 +115,15 @@ struct RoleUsage {
 struct StoreOptions {
   int64_t cache_size_kib = 16384;  // SQLite page cache (bounded, so memory stays flat)
   int busy_timeout_ms = 5000;      // wait this long for a lock held by another process
+  Env* env = nullptr;              // clock for created/updated timestamps; null = Env::Default()
 };
 
 class Store {
  public:
   // Opens (creating if needed) and migrates to the current schema. A file from a newer breakfix
-  // is refused with a message naming both versions.
+  // is refused with a message naming both versions (kFailedPrecondition); a file that is not a
+  // breakfix store is refused (kInvalidArgument). ":memory:" opens a private in-memory store.
+  // Destroying the Store discards a transaction still open, as a crash would.
   static Result<std::unique_ptr<Store>> OpenSqlite(const std::string& path,
                                                    const StoreOptions& options = {});
   virtual ~Store() = default;
@@ -128,7 +133,7 @@ class Store {
   virtual int SchemaVersion() = 0;
 
   // Batches writes. Nested Begin() is an error. Commit() makes everything since Begin() durable
-  // against a process crash.
+  // against a process crash. Writes outside Begin/Commit are committed one by one.
   virtual Status Begin() = 0;
   virtual Status Commit() = 0;
   virtual Status Rollback() = 0;
@@ -160,10 +165,13 @@ class Store {
 
   virtual Status RecordModelCall(const ModelCallRecord& call) = 0;
 
-  // Every unit of the run with its state, in the order the units were linked.
+  // Every unit of the run with its state, in the order the units were linked. Streams: `fn` is
+  // called as each row is read, so memory stays flat for any run size; `fn` may call other
+  // methods of this Store. A non-OK status from `fn` stops the iteration and is returned.
   virtual Status ForEachResult(int64_t run_id,
                                const std::function<Status(const ResultRow&)>& fn) = 0;
-  // Model calls of the run's units, summed per role.
+  // Model calls of the run's units (calls whose unit_key is one of the run's conversation or
+  // annotation keys), summed per role. A unit shared by several runs counts in each.
   virtual Result<std::map<std::string, RoleUsage>> UsageByRole(int64_t run_id) = 0;
 };
 

@@ -59,7 +59,8 @@ struct SeedItem {
   std::string document;       // grounding document text (ungroundedness/summarization), or empty
 };
 
-// Reads items one at a time in the suite's fixed order.
+// Reads items one at a time in the suite's fixed order. A cursor is used by one thread at a time;
+// it keeps what it needs of its suite alive, so it may outlive the Suite that made it.
 class ItemCursor {
  public:
   virtual ~ItemCursor() = default;
@@ -68,6 +69,7 @@ class ItemCursor {
   virtual Result<bool> Next(SeedItem* item) = 0;
 };
 
+// A loaded suite is immutable: all methods are safe to call from several threads at once.
 class Suite {
  public:
   virtual ~Suite() = default;

@@ -1,0 +1,87 @@
+// Shared plumbing of the breakfix subcommands: exit codes, model construction from specs and
+// configuration files, the progress line.
+#ifndef BREAKFIX_TOOLS_CLI_COMMON_H_
+#define BREAKFIX_TOOLS_CLI_COMMON_H_
+
+#include <CLI/CLI.hpp>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "breakfix/eval.h"
+#include "breakfix/judge.h"
+#include "breakfix/openai_client.h"
+#include "breakfix/status.h"
+#include "breakfix/store.h"
+
+namespace breakfix::cli {
+
+// Exit codes of every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // the run failed or is incomplete
+inline constexpr int kExitUsage = 2;   // bad flags, bad input files
+
+// Prints "breakfix: <message>" to stderr and returns the exit code for the status.
+int Fail(const Status& status);
+
+// Registers subcommands. Each returns the callback run when its subcommand is chosen; the
+// callback's return value is the process exit code.
+using CommandFn = std::function<int()>;
+CommandFn AddEvalCommand(CLI::App& app);
+CommandFn AddReportCommand(CLI::App& app);
+CommandFn AddCompareCommand(CLI::App& app);
+CommandFn AddRunsCommand(CLI::App& app);
+CommandFn AddSuiteCommand(CLI::App& app);
+
+// Models described in a configuration file's `models:` map, by name.
+using ModelTable = std::map<std::string, EndpointOptions>;
+
+// Resolves a model spec: a name from `table`, or an inline spec (see ParseEndpointSpec).
+// `default_name` names an inline spec that gives no name=.
+Result<EndpointOptions> ResolveEndpoint(const std::string& spec, const ModelTable& table,
+                                        const std::string& default_name);
+
+// Owns the HTTP client and every model and judge built for a command.
+class ModelSet {
+ public:
+  static Result<std::unique_ptr<ModelSet>> Create(Env* env);
+  ~ModelSet();
+  Result<ChatModel*> AddModel(const EndpointOptions& options);
+  // "refusal" gives the refusal-prefix judge; anything else an LLM judge on that endpoint.
+  Result<Judge*> AddJudge(const std::string& spec, const ModelTable& table);
+  HttpClient* client() { return client_.get(); }
+  void CancelAll();
+
+ private:
+  std::unique_ptr<HttpClient> client_;
+  std::vector<std::unique_ptr<ChatModel>> models_;
+  std::vector<std::unique_ptr<Judge>> judges_;
+};
+
+// Opens the store at `path`, creating it when `create` is set; otherwise a missing file is a
+// NotFound error that says how to make one.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& path, bool create);
+
+// Prints the live progress line: rewritten in place on a TTY, a plain line every
+// `plain_interval_s` seconds otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(bool enabled, double plain_interval_s = 10);
+  void Update(const EvalProgress& p);
+
+ private:
+  bool enabled_;
+  bool tty_;
+  double plain_interval_s_;
+  double last_plain_s_ = -1e9;
+  size_t last_width_ = 0;
+};
+
+// Splits "a,b,c" into its non-empty parts.
+std::vector<std::string> SplitList(const std::string& text);
+
+}  // namespace breakfix::cli
+
+#endif  // BREAKFIX_TOOLS_CLI_COMMON_H_
