@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -43,17 +44,22 @@ struct EndpointOptions {
   int64_t total_timeout_ms = 300000;   // whole request, per attempt
   int64_t idle_timeout_ms = 60000;     // no bytes received for this long aborts the attempt
 
-  SamplingOptions sampling;        // defaults for requests (a role may override per request)
-  bool override_sampling = false;  // when true, these settings replace each request's
+  // Sampling pinned for this endpoint: each field that is set replaces the request's own value
+  // (e.g. a judge endpoint fixed at temperature 0); unset fields leave the request's settings,
+  // including its seed, untouched.
+  std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int> max_tokens;
 };
 
 // Parses an endpoint spec from the command line: comma-separated key=value pairs, e.g.
 //   "name=phi3,url=http://127.0.0.1:8000/v1,model=phi-3-mini,key_env=OPENAI_API_KEY,concurrency=32"
-// Keys: name, url, model, key_env, key_header, concurrency, rpm, tpm, retries, connect_timeout_ms,
-// timeout_ms, idle_timeout_ms, temperature, max_tokens, top_p, header.NAME=VALUE.
+// Keys: name, url, model, key_env, key_header, concurrency, rpm, tpm, retries, backoff_ms,
+// max_backoff_ms, max_retry_after_ms, connect_timeout_ms, timeout_ms, idle_timeout_ms,
+// temperature, max_tokens, top_p, header.NAME=VALUE.
 // A bare URL ("http://host/v1") is accepted as url=. Errors name the key and what was expected.
-// temperature, max_tokens and top_p also set override_sampling (a value given on the command line
-// wins over each role's own). "\," is a literal comma inside a value.
+// temperature, max_tokens and top_p pin that setting for every request to the endpoint (a value
+// given on the command line wins over each role's own). "\," is a literal comma inside a value.
 Result<EndpointOptions> ParseEndpointSpec(const std::string& spec);
 
 struct HttpClientOptions {
@@ -78,17 +84,21 @@ struct EndpointStats {
 // kCancelled) and joins the I/O thread; models made by it must not be used afterwards.
 class HttpClient {
  public:
+  // `env` (null = Env::Default()) supplies the clock and the API-key variables; it must outlive
+  // the client.
   static Result<std::unique_ptr<HttpClient>> Create(const HttpClientOptions& options, Env* env);
   virtual ~HttpClient() = default;
 
   // A ChatModel for one endpoint. The key is read from the environment now; a missing variable
-  // is an InvalidArgument error naming it. The model is owned by the caller and must not outlive
-  // this client.
+  // is an InvalidArgument error naming it. An empty name becomes the model id (else host:port).
+  // The model is owned by the caller and must not outlive this client.
   virtual Result<std::unique_ptr<ChatModel>> NewChatModel(const EndpointOptions& options) = 0;
 
   virtual EndpointStats Stats(const std::string& endpoint_name) = 0;
 
   // Cancels every queued and in-flight call (callbacks get kCancelled) without destroying.
+  // Returns after those callbacks ran; called from a callback, it returns at once and the I/O
+  // thread cancels them right after. Calls made after it returns proceed normally.
   virtual void CancelAll() = 0;
 };
 

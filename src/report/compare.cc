@@ -133,7 +133,10 @@ std::string RenderComparisonMarkdown(const Comparison& c) {
   md << "|---|---|---|---|---|---|---|---|\n";
   for (const FamilyComparison& f : c.families) {
     md << "| " << MarkdownCell(MetricLabel(f.family)) << " | ";
-    if (f.family.is_mean) {
+    const int64_t pairs = f.family.is_mean ? f.mean.n : f.rate.n;
+    if (pairs == 0) {
+      md << "0 | n/a | n/a | n/a | n/a | - | - |\n";
+    } else if (f.family.is_mean) {
       md << f.mean.n << " | " << FormatValue(f.mean.mean_a) << " | " << FormatValue(f.mean.mean_b)
          << " | " << FormatValue(f.mean.difference) << " | [" << FormatValue(f.mean.ci.lo) << ", "
          << FormatValue(f.mean.ci.hi) << "] | - | - |\n";
