@@ -12,6 +12,13 @@ int Fail(const Status& status) {
   return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
 }
 
+int FailLookup(const Status& status) {
+  if (status.code() == StatusCode::kNotFound) {
+    return Fail(Status::InvalidArgument(status.message()));
+  }
+  return Fail(status);
+}
+
 std::vector<std::string> SplitList(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;

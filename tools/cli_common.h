@@ -25,6 +25,9 @@ inline constexpr int kExitUsage = 2;   // bad flags, bad input files
 
 // Prints "breakfix: <message>" to stderr and returns the exit code for the status.
 int Fail(const Status& status);
+// Like Fail, for lookups of things the user named (a run, a store): not finding them is an input
+// error (exit code 2).
+int FailLookup(const Status& status);
 
 // Registers subcommands. Each returns the callback run when its subcommand is chosen; the
 // callback's return value is the process exit code.

@@ -25,12 +25,12 @@ Result<std::string> OnlyTarget(const RunReport& r, const char* flag) {
 
 int RunCompareCommand(const CompareFlags& f) {
   auto store = OpenStore(f.store, /*create=*/false);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) return FailLookup(store.status());
   auto ra = BuildReport(store->get(), f.runs[0], ReportOptions{});
-  if (!ra.ok()) return Fail(ra.status());
+  if (!ra.ok()) return FailLookup(ra.status());
   Result<RunReport> rb = f.runs.size() > 1 ? BuildReport(store->get(), f.runs[1], ReportOptions{})
                                            : Result<RunReport>(*ra);
-  if (!rb.ok()) return Fail(rb.status());
+  if (!rb.ok()) return FailLookup(rb.status());
   std::string a = f.a, b = f.b;
   if (a.empty()) {
     auto t = OnlyTarget(*ra, "--a");

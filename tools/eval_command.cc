@@ -115,7 +115,9 @@ Result<EndpointOptions> ModelFromYaml(const std::string& name, const YAML::Node&
 Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env) {
   if (flags.config.empty()) return Status::OK();
   const std::string& file = flags.config;
-  BF_ASSIGN_OR_RETURN(std::string text, env->ReadFile(file));
+  auto read = env->ReadFile(file);
+  if (!read.ok()) return Status::InvalidArgument("--config: " + read.status().message());
+  const std::string& text = *read;
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -225,6 +227,14 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
 
   auto suite = LoadSuite(flags.suite, env);
   if (!suite.ok()) return Fail(suite.status());
+  for (const std::string& family : flags.options.families) {
+    if ((*suite)->FindFamily(family) == nullptr) {
+      std::string known;
+      for (const Family& f : (*suite)->families()) known += (known.empty() ? "" : ", ") + f.name;
+      return Fail(Status::InvalidArgument("--families: suite \"" + (*suite)->name() +
+                                          "\" has no family \"" + family + "\"; it has: " + known));
+    }
+  }
 
   auto models = ModelSet::Create(env);
   if (!models.ok()) return Fail(models.status());

@@ -17,9 +17,9 @@ struct ReportFlags {
 
 int RunReportCommand(const ReportFlags& f) {
   auto store = OpenStore(f.store, /*create=*/false);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) return FailLookup(store.status());
   auto report = BuildReport(store->get(), f.run, f.options);
-  if (!report.ok()) return Fail(report.status());
+  if (!report.ok()) return FailLookup(report.status());
   if (f.format == "console") {
     std::printf("%s", RenderConsoleSummary(*report).c_str());
   } else if (f.format == "markdown") {

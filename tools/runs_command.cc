@@ -22,7 +22,7 @@ std::string Timestamp(int64_t us) {
 
 int RunRunsCommand(const RunsFlags& f) {
   auto store = OpenStore(f.store, /*create=*/false);
-  if (!store.ok()) return Fail(store.status());
+  if (!store.ok()) return FailLookup(store.status());
   auto runs = (*store)->ListRuns();
   if (!runs.ok()) return Fail(runs.status());
   if (runs->empty()) {
