@@ -27,7 +27,8 @@ TEST(CliErrorsTest, HelpEverywhere) {
   }
   CliResult top = RunCli({"--help"});
   EXPECT_EQ(top.exit_code, 0);
-  for (const char* cmd : {"eval", "report", "compare", "runs", "suite"}) EXPECT_TRUE(Has(top.out, cmd));
+  for (const char* cmd : {"eval", "report", "compare", "runs", "suite"})
+    EXPECT_TRUE(Has(top.out, cmd));
 }
 
 TEST(CliErrorsTest, UsageErrorsAreExitCodeTwo) {
@@ -40,12 +41,12 @@ TEST(CliErrorsTest, UsageErrorsAreExitCodeTwo) {
   CliResult bad_spec = RunCli({"eval", "--target", "url=ftp://x,model=m", "--judge", "refusal"});
   EXPECT_EQ(bad_spec.exit_code, 2);
   EXPECT_TRUE(Has(bad_spec.err, "url")) << bad_spec.err;
-  CliResult bad_key = RunCli({"eval", "--target", "url=http://127.0.0.1:9/v1,colour=red", "--judge",
-                              "refusal"});
+  CliResult bad_key =
+      RunCli({"eval", "--target", "url=http://127.0.0.1:9/v1,colour=red", "--judge", "refusal"});
   EXPECT_EQ(bad_key.exit_code, 2);
   EXPECT_TRUE(Has(bad_key.err, "colour")) << bad_key.err;
-  CliResult family = RunCli({"eval", "--target", "url=http://127.0.0.1:9/v1", "--judge",
-                             "refusal", "--families", "nope", "--dry-run"});
+  CliResult family = RunCli({"eval", "--target", "url=http://127.0.0.1:9/v1", "--judge", "refusal",
+                             "--families", "nope", "--dry-run"});
   EXPECT_EQ(family.exit_code, 2);
   EXPECT_TRUE(Has(family.err, "jailbreak")) << family.err;  // lists the suite's families
 }
@@ -88,9 +89,9 @@ TEST(CliErrorsTest, SuiteErrorsNameFileLineAndColumn) {
   CliResult r = RunCli({"suite", "check", dir / "suite.yaml"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(Has(r.err, dir / "suite.yaml:5:")) << r.err;
-  CliResult eval = RunCli({"eval", "--suite", dir / "suite.yaml", "--target",
-                           "url=http://127.0.0.1:9/v1", "--judge", "refusal", "--store",
-                           dir / "s.db"});
+  CliResult eval =
+      RunCli({"eval", "--suite", dir / "suite.yaml", "--target", "url=http://127.0.0.1:9/v1",
+              "--judge", "refusal", "--store", dir / "s.db"});
   EXPECT_EQ(eval.exit_code, 2);
   EXPECT_FALSE(std::filesystem::exists(dir / "s.db")) << "nothing written on bad input";
   CliResult unknown = RunCli({"suite", "check", "no-such-suite"});
@@ -115,8 +116,8 @@ TEST(CliErrorsTest, ReportLookupsAreInputErrors) {
   EXPECT_EQ(junk.exit_code, 2);
   EXPECT_TRUE(Has(junk.err, "junk.db")) << junk.err;
   // An empty store made by a dry eval has no runs.
-  CliResult dry = RunCli({"eval", "--target", "url=http://127.0.0.1:9/v1", "--judge", "refusal",
-                          "--dry-run"});
+  CliResult dry =
+      RunCli({"eval", "--target", "url=http://127.0.0.1:9/v1", "--judge", "refusal", "--dry-run"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_TRUE(Has(dry.out, "\"suite\"")) << dry.out;
 }

@@ -62,7 +62,8 @@ CliResult WaitCli(pid_t pid, const std::string& out_file, const std::string& err
   return r;
 }
 
-CliResult RunCli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+CliResult RunCli(const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env) {
   TempDir tmp;
   pid_t pid = StartCli(args, tmp / "out", tmp / "err", env);
   return WaitCli(pid, tmp / "out", tmp / "err");

@@ -26,12 +26,22 @@ class E2ETest : public ::testing::Test {
   }
   std::vector<std::string> EvalArgs(const std::string& store, const std::string& out,
                                     const std::string& extra_spec = "") const {
-    return {"eval",          "--suite",    "rai",
-            "--target",      Spec("careful", "careful", extra_spec),
-            "--target",      Spec("leaky", "leaky", extra_spec),
-            "--simulator",   Spec("sim", "sim", extra_spec),
-            "--judge",       Spec("judge", "judge", extra_spec),
-            "--store",       store,        "--out", out, "--no-progress"};
+    return {"eval",
+            "--suite",
+            "rai",
+            "--target",
+            Spec("careful", "careful", extra_spec),
+            "--target",
+            Spec("leaky", "leaky", extra_spec),
+            "--simulator",
+            Spec("sim", "sim", extra_spec),
+            "--judge",
+            Spec("judge", "judge", extra_spec),
+            "--store",
+            store,
+            "--out",
+            out,
+            "--no-progress"};
   }
   static json ReadJson(const std::string& path) {
     return json::parse(ReadFileOrEmpty(path), nullptr, false);
@@ -130,7 +140,8 @@ TEST_F(E2ETest, FullRaiSuiteTwoTargetsThenResumeRepeatsNothing) {
 TEST_F(E2ETest, FaultsAreRetriedAndChangeNoNumber) {
   // Reference numbers without faults.
   StartServer();
-  CliResult clean = RunCli(EvalArgs(dir_ / "clean.db", dir_ / "clean", "retries=8,backoff_ms=5,max_backoff_ms=50"));
+  CliResult clean = RunCli(
+      EvalArgs(dir_ / "clean.db", dir_ / "clean", "retries=8,backoff_ms=5,max_backoff_ms=50"));
   ASSERT_EQ(clean.exit_code, 0) << clean.err;
   server_.reset();
 
@@ -141,12 +152,14 @@ TEST_F(E2ETest, FaultsAreRetriedAndChangeNoNumber) {
                         {19, FakeFault::kCloseWithoutResponse},
                         {97, FakeFault::kHang}};
   StartServer(faults);
-  CliResult faulty = RunCli(EvalArgs(dir_ / "faulty.db", dir_ / "faulty",
-                                     "retries=8,backoff_ms=5,max_backoff_ms=50,idle_timeout_ms=300,timeout_ms=5000"));
+  CliResult faulty = RunCli(
+      EvalArgs(dir_ / "faulty.db", dir_ / "faulty",
+               "retries=8,backoff_ms=5,max_backoff_ms=50,idle_timeout_ms=300,timeout_ms=5000"));
   ASSERT_EQ(faulty.exit_code, 0) << faulty.err;
   EXPECT_GT(stats_->faults.load(), 20);
   EXPECT_GT(stats_->statuses.load(), 50);
-  EXPECT_EQ(Rows(ReadJson(dir_ / "faulty/report.json")), Rows(ReadJson(dir_ / "clean/report.json")));
+  EXPECT_EQ(Rows(ReadJson(dir_ / "faulty/report.json")),
+            Rows(ReadJson(dir_ / "clean/report.json")));
   // Retries are visible in the token/call accounting but not as failed calls.
   json usage = ReadJson(dir_ / "faulty/report.json")["usage"];
   EXPECT_EQ(usage["target"]["failed_calls"], 0);
@@ -168,9 +181,9 @@ TEST_F(E2ETest, ApiKeyIsSentButNeverWrittenAnywhere) {
   StartServer();
   const std::string key = "sk-test-7f3a9c2e-very-secret";
   CliResult r = RunCli({"eval", "--suite", "rai", "--families", "harmful_summarization", "--limit",
-                        "3", "--target", Spec("careful", "careful", "key_env=BF_TEST_KEY"), "--judge",
-                        Spec("judge", "judge", "key_env=BF_TEST_KEY"), "--store", dir_ / "runs.db",
-                        "--out", dir_ / "out"},
+                        "3", "--target", Spec("careful", "careful", "key_env=BF_TEST_KEY"),
+                        "--judge", Spec("judge", "judge", "key_env=BF_TEST_KEY"), "--store",
+                        dir_ / "runs.db", "--out", dir_ / "out"},
                        {{"BF_TEST_KEY", key}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   bool seen = false;
@@ -181,8 +194,8 @@ TEST_F(E2ETest, ApiKeyIsSentButNeverWrittenAnywhere) {
   EXPECT_TRUE(seen);
   EXPECT_EQ(r.out.find(key), std::string::npos);
   EXPECT_EQ(r.err.find(key), std::string::npos);
-  for (const char* f : {"runs.db", "runs.db-wal", "out/report.md", "out/report.json",
-                        "out/annotations.csv"}) {
+  for (const char* f :
+       {"runs.db", "runs.db-wal", "out/report.md", "out/report.json", "out/annotations.csv"}) {
     EXPECT_EQ(ReadFileOrEmpty(dir_ / f).find(key), std::string::npos) << f;
   }
   // A missing key variable is an input error naming it.

@@ -47,12 +47,14 @@ Snapshot Take(const std::string& store_path) {
     EXPECT_TRUE(conv.ok() && conv->has_value());
     std::string text = row.unit.item_id + "|" + row.unit.target + "|" + row.stop_reason + "\n";
     if (conv.ok() && conv->has_value()) {
-      for (const Message& m : (*conv)->turns) text += std::string(RoleName(m.role)) + ": " + m.content + "\n";
+      for (const Message& m : (*conv)->turns)
+        text += std::string(RoleName(m.role)) + ": " + m.content + "\n";
     }
     const Annotation& a = row.annotation;
-    text += std::string(OutcomeName(a.outcome)) + " " + std::to_string(a.score) + " attempts=" +
-            std::to_string(a.attempts);
-    for (const TurnScore& t : a.turns) text += " " + std::to_string(t.turn) + ":" + std::to_string(t.score);
+    text += std::string(OutcomeName(a.outcome)) + " " + std::to_string(a.score) +
+            " attempts=" + std::to_string(a.attempts);
+    for (const TurnScore& t : a.turns)
+      text += " " + std::to_string(t.turn) + ":" + std::to_string(t.score);
     EXPECT_TRUE(snap.units.emplace(row.unit.conversation_key, text).second)
         << "unit listed twice: " << row.unit.conversation_key;
     return Status::OK();
@@ -78,9 +80,9 @@ class ResumeTest : public ::testing::Test {
     auto spec = [&](const std::string& name) {
       return "name=" + name + ",url=" + server_->base_url() + ",model=" + name + ",concurrency=8";
     };
-    return {"eval",      "--suite",         "rai",        "--target", spec("careful"),
-            "--target",  spec("leaky"),     "--simulator", spec("sim"), "--judge",
-            spec("judge"), "--store",       store,        "--out",    dir_ / "out",
+    return {"eval",          "--suite",         "rai",         "--target",  spec("careful"),
+            "--target",      spec("leaky"),     "--simulator", spec("sim"), "--judge",
+            spec("judge"),   "--store",         store,         "--out",     dir_ / "out",
             "--no-progress", "--max-in-flight", "32"};
   }
 
@@ -141,10 +143,15 @@ TEST_F(ResumeTest, CtrlCFinishesInFlightWorkMarksInterruptedAndResumes) {
     ASSERT_TRUE(runs.ok() && runs->size() == 1u);
     EXPECT_EQ((*runs)[0].status, RunStatus::kInterrupted);
     // A graceful stop leaves no conversation half-recorded as failed.
-    ASSERT_TRUE((*store)->ForEachResult((*runs)[0].id, [](const ResultRow& row) {
-      EXPECT_NE(row.conversation_status, ConversationStatus::kFailed) << row.unit.item_id;
-      return Status::OK();
-    }).ok());
+    ASSERT_TRUE(
+        (*store)
+            ->ForEachResult((*runs)[0].id,
+                            [](const ResultRow& row) {
+                              EXPECT_NE(row.conversation_status, ConversationStatus::kFailed)
+                                  << row.unit.item_id;
+                              return Status::OK();
+                            })
+            .ok());
   }
   CliResult resumed = RunCli(Args(dir_ / "runs.db"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;

@@ -73,7 +73,8 @@ FakeReply Judge(const FakeRequest& req, int64_t delay) {
     pos += header.size();
     size_t end = user.find("\n[user turn ", pos);
     if (end == std::string::npos) end = user.find("<<<END CONVERSATION", pos);
-    const std::string text = user.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    const std::string text =
+        user.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
     int score;
     if (ungrounded) {
       score = text.find("According to the document") != std::string::npos ? 0 : 2;
@@ -91,7 +92,8 @@ FakeReply Judge(const FakeRequest& req, int64_t delay) {
 
 }  // namespace
 
-Responder ScriptedModels(ScriptedModelsOptions options, std::shared_ptr<ScriptedModelsStats> stats) {
+Responder ScriptedModels(ScriptedModelsOptions options,
+                         std::shared_ptr<ScriptedModelsStats> stats) {
   if (!stats) stats = std::make_shared<ScriptedModelsStats>();
   return [options, stats](const FakeRequest& req) -> FakeReply {
     for (const auto& [every, fault] : options.fault_every) {

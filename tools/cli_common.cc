@@ -89,8 +89,8 @@ void ModelSet::CancelAll() {
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& path, bool create) {
   if (!create && !std::filesystem::exists(path)) {
-    return Status::NotFound("store " + path +
-                            " does not exist (breakfix eval --store " + path + " creates it)");
+    return Status::NotFound("store " + path + " does not exist (breakfix eval --store " + path +
+                            " creates it)");
   }
   return Store::OpenSqlite(path);
 }

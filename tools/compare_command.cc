@@ -48,7 +48,8 @@ int RunCompareCommand(const CompareFlags& f) {
   auto cmp = CompareTargets(store->get(), *ra, a, *rb, b, ra->run.seed, f.resamples);
   if (!cmp.ok()) return Fail(cmp.status());
   std::printf("%s", RenderComparisonMarkdown(*cmp).c_str());
-  for (const std::string& w : cmp->warnings) std::fprintf(stderr, "breakfix: warning: %s\n", w.c_str());
+  for (const std::string& w : cmp->warnings)
+    std::fprintf(stderr, "breakfix: warning: %s\n", w.c_str());
   if (!f.json.empty()) {
     Status s = Env::Default()->WriteFileAtomic(f.json, RenderComparisonJson(*cmp));
     if (!s.ok()) return Fail(s);

@@ -129,8 +129,9 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
   }
   auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
   static const std::set<std::string> kKeys = {
-      "suite", "store",  "out",      "run",       "seed",      "families",      "limit",
-      "max_turns", "max_in_flight", "models", "targets", "simulator", "judge", "target_sampling"};
+      "suite", "store",          "out",           "run",    "seed",    "families",
+      "limit", "max_turns",      "max_in_flight", "models", "targets", "simulator",
+      "judge", "target_sampling"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -142,7 +143,8 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
     }
     if (key == "models") {
       if (!v.IsMap()) {
-        return Status::InvalidArgument(Where(file, v.Mark()) + ": \"models\" must be a map of name -> model");
+        return Status::InvalidArgument(Where(file, v.Mark()) +
+                                       ": \"models\" must be a map of name -> model");
       }
       for (const auto& m : v) {
         const std::string name = m.first.as<std::string>();
@@ -157,7 +159,8 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
     } else if (key == "run" && !given("--run")) {
       BF_ASSIGN_OR_RETURN(flags.options.run_name, Scalar<std::string>(v, file, key, "a name"));
     } else if (key == "seed" && !given("--seed")) {
-      BF_ASSIGN_OR_RETURN(flags.options.seed, Scalar<uint64_t>(v, file, key, "a non-negative integer"));
+      BF_ASSIGN_OR_RETURN(flags.options.seed,
+                          Scalar<uint64_t>(v, file, key, "a non-negative integer"));
     } else if (key == "families" && !given("--families")) {
       BF_ASSIGN_OR_RETURN(flags.options.families, StringList(v, file, key));
     } else if (key == "limit" && !given("--limit")) {
@@ -170,12 +173,15 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
     } else if (key == "targets" && !given("--target")) {
       BF_ASSIGN_OR_RETURN(flags.targets, StringList(v, file, key));
     } else if (key == "simulator" && !given("--simulator")) {
-      BF_ASSIGN_OR_RETURN(flags.simulator, Scalar<std::string>(v, file, key, "a model name or spec"));
+      BF_ASSIGN_OR_RETURN(flags.simulator,
+                          Scalar<std::string>(v, file, key, "a model name or spec"));
     } else if (key == "judge" && !given("--judge")) {
-      BF_ASSIGN_OR_RETURN(flags.judge, Scalar<std::string>(v, file, key, "a model name, spec or \"refusal\""));
+      BF_ASSIGN_OR_RETURN(flags.judge,
+                          Scalar<std::string>(v, file, key, "a model name, spec or \"refusal\""));
     } else if (key == "target_sampling") {
       if (!v.IsMap()) {
-        return Status::InvalidArgument(Where(file, v.Mark()) + ": \"target_sampling\" must be a map");
+        return Status::InvalidArgument(Where(file, v.Mark()) +
+                                       ": \"target_sampling\" must be a map");
       }
       for (const auto& s : v) {
         const std::string sk = s.first.as<std::string>();
@@ -187,8 +193,9 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
         } else if (sk == "max_tokens") {
           BF_ASSIGN_OR_RETURN(so.max_tokens, Scalar<int>(s.second, file, sk, "an integer"));
         } else {
-          return Status::InvalidArgument(Where(file, s.first.Mark()) + ": unknown sampling setting \"" +
-                                         sk + "\"; expected temperature, top_p or max_tokens");
+          return Status::InvalidArgument(Where(file, s.first.Mark()) +
+                                         ": unknown sampling setting \"" + sk +
+                                         "\"; expected temperature, top_p or max_tokens");
         }
       }
     }
@@ -205,7 +212,8 @@ Status Validate(const EvalFlags& f) {
     return Status::InvalidArgument("no judge: give --judge SPEC or --judge refusal");
   }
   if (o.limit_per_family < 0) return Status::InvalidArgument("--limit must be >= 0");
-  if (o.max_turns < 0 || o.max_turns > 50) return Status::InvalidArgument("--max-turns must be 0..50");
+  if (o.max_turns < 0 || o.max_turns > 50)
+    return Status::InvalidArgument("--max-turns must be 0..50");
   if (o.max_in_flight < 1 || o.max_in_flight > 100000) {
     return Status::InvalidArgument("--max-in-flight must be 1..100000");
   }
@@ -240,8 +248,9 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
   if (!models.ok()) return Fail(models.status());
   EvalModels eval_models;
   for (size_t i = 0; i < flags.targets.size(); ++i) {
-    auto opts = ResolveEndpoint(flags.targets[i], table,
-                                flags.targets.size() == 1 ? "target" : "target" + std::to_string(i + 1));
+    auto opts =
+        ResolveEndpoint(flags.targets[i], table,
+                        flags.targets.size() == 1 ? "target" : "target" + std::to_string(i + 1));
     if (!opts.ok()) return Fail(opts.status().WithContext("--target"));
     auto model = (*models)->AddModel(*opts);
     if (!model.ok()) return Fail(model.status().WithContext("--target"));
@@ -269,8 +278,9 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   ProgressPrinter printer(!flags.no_progress && !flags.quiet);
-  auto result = RunEval(**suite, eval_models, store->get(), flags.options, env,
-                        [&](const EvalProgress& p) { printer.Update(p); }, &g_stop);
+  auto result = RunEval(
+      **suite, eval_models, store->get(), flags.options, env,
+      [&](const EvalProgress& p) { printer.Update(p); }, &g_stop);
   // No callback may arrive after this point: cancel what is still queued or on the wire.
   (*models)->CancelAll();
   std::signal(SIGINT, SIG_DFL);

@@ -19,7 +19,8 @@ int RunSuiteCommand(const SuiteFlags& f) {
     return kExitOk;
   }
   if (f.suite.empty()) {
-    return Fail(Status::InvalidArgument("`breakfix suite " + f.action + "` needs a suite name or file"));
+    return Fail(
+        Status::InvalidArgument("`breakfix suite " + f.action + "` needs a suite name or file"));
   }
   if (f.action == "show") {
     auto text = BuiltinSuiteText(f.suite);
@@ -64,7 +65,8 @@ int RunSuiteCommand(const SuiteFlags& f) {
 
 CommandFn AddSuiteCommand(CLI::App& app) {
   auto flags = std::make_shared<SuiteFlags>();
-  CLI::App* cmd = app.add_subcommand("suite", "List built-in suites, print one, or check a suite file");
+  CLI::App* cmd =
+      app.add_subcommand("suite", "List built-in suites, print one, or check a suite file");
   cmd->add_option("action", flags->action, "list | show NAME | check NAME_OR_FILE")
       ->required()
       ->check(CLI::IsMember({"list", "show", "check"}));

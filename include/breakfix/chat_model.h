@@ -31,11 +31,11 @@ struct Message {
 
 // How to sample a completion. Defaults are deterministic: temperature 0.
 struct SamplingOptions {
-  double temperature = 0.0;            // 0 = greedy
-  double top_p = 1.0;                  // nucleus sampling mass, (0, 1]
-  int max_tokens = 512;                // upper bound on completion tokens
-  std::optional<uint64_t> seed;        // sent to servers that honour it
-  std::vector<std::string> stop;       // stop strings
+  double temperature = 0.0;       // 0 = greedy
+  double top_p = 1.0;             // nucleus sampling mass, (0, 1]
+  int max_tokens = 512;           // upper bound on completion tokens
+  std::optional<uint64_t> seed;   // sent to servers that honour it
+  std::vector<std::string> stop;  // stop strings
 };
 
 struct ChatRequest {
@@ -57,13 +57,13 @@ struct TokenUsage {
 };
 
 struct ChatResponse {
-  Message message;                  // role kAssistant
-  std::string finish_reason;        // "stop", "length", ... as the server said
-  TokenUsage usage;                 // as reported by the server (estimated when it did not say)
-  double latency_ms = 0;            // wall time of the successful attempt
-  int attempts = 1;                 // 1 + retries spent on this call
-  std::string model;                // model id the server reported
-  std::string system_fingerprint;   // server build fingerprint, empty when not reported
+  Message message;                 // role kAssistant
+  std::string finish_reason;       // "stop", "length", ... as the server said
+  TokenUsage usage;                // as reported by the server (estimated when it did not say)
+  double latency_ms = 0;           // wall time of the successful attempt
+  int attempts = 1;                // 1 + retries spent on this call
+  std::string model;               // model id the server reported
+  std::string system_fingerprint;  // server build fingerprint, empty when not reported
 };
 
 // Invoked exactly once per call with the response or the reason the call failed.

@@ -34,30 +34,30 @@ struct EvalModels {
 };
 
 struct EvalOptions {
-  std::string run_name;                 // "" = "<suite>-<first 10 hex of the config hash>"
-  uint64_t seed = 0;                    // sent with every request (mixed with the item id)
-  std::vector<std::string> families;    // run only these families; empty = all
-  int64_t limit_per_family = 0;         // first N items of each family; 0 = all
-  int max_turns = 0;                    // overrides every multi-turn family's max_turns; 0 = keep
-  int max_in_flight = 256;              // conversations and annotations active at once
-  SamplingOptions target_sampling;      // sampling for targets: greedy, 512 tokens by default
-  SimulatorOptions simulator;           // simulator prompt options and sampling
-  int64_t progress_interval_ms = 500;   // how often the progress callback is called
-  int64_t drain_timeout_ms = 30000;     // after a stop request, wait this long for in-flight
-                                        // calls to finish (and be stored) before cancelling
+  std::string run_name;                // "" = "<suite>-<first 10 hex of the config hash>"
+  uint64_t seed = 0;                   // sent with every request (mixed with the item id)
+  std::vector<std::string> families;   // run only these families; empty = all
+  int64_t limit_per_family = 0;        // first N items of each family; 0 = all
+  int max_turns = 0;                   // overrides every multi-turn family's max_turns; 0 = keep
+  int max_in_flight = 256;             // conversations and annotations active at once
+  SamplingOptions target_sampling;     // sampling for targets: greedy, 512 tokens by default
+  SimulatorOptions simulator;          // simulator prompt options and sampling
+  int64_t progress_interval_ms = 500;  // how often the progress callback is called
+  int64_t drain_timeout_ms = 30000;    // after a stop request, wait this long for in-flight
+                                       // calls to finish (and be stored) before cancelling
 };
 
 // Live counters, passed to the progress callback.
 struct EvalProgress {
-  int64_t total = 0;           // units (item x target) in the run
-  int64_t done = 0;            // annotated (this session or earlier)
-  int64_t resumed = 0;         // found already finished in the store
-  int64_t failed = 0;          // units that failed this session (model errors)
-  int64_t in_flight = 0;       // units active now
-  int64_t unscorable = 0;      // annotations the judge could not score
-  TokenUsage tokens;           // tokens spent this session, all roles
+  int64_t total = 0;       // units (item x target) in the run
+  int64_t done = 0;        // annotated (this session or earlier)
+  int64_t resumed = 0;     // found already finished in the store
+  int64_t failed = 0;      // units that failed this session (model errors)
+  int64_t in_flight = 0;   // units active now
+  int64_t unscorable = 0;  // annotations the judge could not score
+  TokenUsage tokens;       // tokens spent this session, all roles
   double elapsed_s = 0;
-  bool finished = false;       // the last call
+  bool finished = false;  // the last call
 };
 
 using ProgressCallback = std::function<void(const EvalProgress&)>;
@@ -65,7 +65,7 @@ using ProgressCallback = std::function<void(const EvalProgress&)>;
 struct EvalResult {
   RunRecord run;
   EvalProgress progress;
-  Status first_error;          // the first model error seen (OK when none)
+  Status first_error;  // the first model error seen (OK when none)
 };
 
 // Canonical configuration of a run (suite, families, models, judge, seed, versions), as JSON
@@ -83,7 +83,9 @@ Result<EvalResult> RunEval(const Suite& suite, const EvalModels& models, Store* 
                            const EvalOptions& options, Env* env, const ProgressCallback& progress,
                            const std::atomic<bool>* stop);
 
-// Unit keys, exposed for tests and tools.
+// Unit keys, exposed for tests and tools. ItemKey covers every rendered field of an item (it keys
+// the store's items table); ConversationKey covers what changes the conversation.
+std::string ItemKey(const SeedItem& item);
 std::string ConversationKey(const SeedItem& item, const Family& family, int max_turns,
                             const ChatModel& target, const ChatModel* simulator,
                             const EvalOptions& options);

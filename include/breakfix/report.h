@@ -21,30 +21,30 @@ namespace breakfix {
 // A family as recorded in the run configuration.
 struct FamilyInfo {
   std::string name;
-  std::string title;           // row label, e.g. "Jailbreak (DR-1)"
-  bool is_mean = false;        // mean ungroundedness rather than a defect rate
-  int threshold = 1;           // x of DR-x
-  std::string turns;           // "single" or "multi"
+  std::string title;     // row label, e.g. "Jailbreak (DR-1)"
+  bool is_mean = false;  // mean ungroundedness rather than a defect rate
+  int threshold = 1;     // x of DR-x
+  std::string turns;     // "single" or "multi"
   int max_turns = 1;
 };
 
 // Unit counts for one target.
 struct TargetCounts {
-  int64_t units = 0;           // item x target pairs linked to the run
+  int64_t units = 0;  // item x target pairs linked to the run
   int64_t conversations_done = 0;
-  int64_t conversations_failed = 0;   // last attempt failed (retried by the next run)
+  int64_t conversations_failed = 0;  // last attempt failed (retried by the next run)
   int64_t scored = 0;
   int64_t unscorable = 0;
-  int64_t pending = 0;         // not annotated yet (never started, running, or failed)
+  int64_t pending = 0;  // not annotated yet (never started, running, or failed)
 };
 
 struct RunReport {
   RunRecord run;
-  std::vector<FamilyInfo> families;             // in suite order
-  std::vector<std::string> targets;             // column order
-  std::vector<MetricRow> rows;                  // MetricsAggregator output
-  std::map<std::string, TargetCounts> counts;   // by target
-  std::map<std::string, RoleUsage> usage;       // by role: target, simulator, judge
+  std::vector<FamilyInfo> families;            // in suite order
+  std::vector<std::string> targets;            // column order
+  std::vector<MetricRow> rows;                 // MetricsAggregator output
+  std::map<std::string, TargetCounts> counts;  // by target
+  std::map<std::string, RoleUsage> usage;      // by role: target, simulator, judge
   int bootstrap_resamples = 2000;
 };
 
@@ -76,9 +76,9 @@ Result<std::vector<std::string>> WriteReportFiles(Store* store, const RunReport&
 // Paired comparison of two (run, target) columns over the items both have scored.
 struct FamilyComparison {
   FamilyInfo family;
-  PairedRateComparison rate;   // defect-rate families
-  PairedMeanComparison mean;   // ungroundedness families
-  int64_t only_in_a = 0;       // items scored for A but not for B (left out of the pairing)
+  PairedRateComparison rate;  // defect-rate families
+  PairedMeanComparison mean;  // ungroundedness families
+  int64_t only_in_a = 0;      // items scored for A but not for B (left out of the pairing)
   int64_t only_in_b = 0;
 };
 
@@ -89,9 +89,9 @@ struct Comparison {
 };
 
 // Compares target_a of report_a with target_b of report_b (the same run or two runs).
-Result<Comparison> CompareTargets(Store* store, const RunReport& report_a, const std::string& target_a,
-                                  const RunReport& report_b, const std::string& target_b,
-                                  uint64_t seed, int resamples);
+Result<Comparison> CompareTargets(Store* store, const RunReport& report_a,
+                                  const std::string& target_a, const RunReport& report_b,
+                                  const std::string& target_b, uint64_t seed, int resamples);
 std::string RenderComparisonMarkdown(const Comparison& comparison);
 std::string RenderComparisonJson(const Comparison& comparison);
 

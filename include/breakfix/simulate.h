@@ -20,7 +20,7 @@ namespace breakfix {
 
 struct SimulatorOptions {
   std::string stop_marker = "[[END-OF-CONVERSATION]]";  // the simulator's way to end early
-  SamplingOptions sampling = DefaultSampling();  // simulator sampling: greedy, 400 tokens
+  SamplingOptions sampling = DefaultSampling();         // simulator sampling: greedy, 400 tokens
 
   static SamplingOptions DefaultSampling() {
     SamplingOptions s;
@@ -40,8 +40,8 @@ ChatRequest BuildSimulatorRequest(const SeedItem& item, const std::vector<Messag
 
 // What the simulator's answer means.
 struct SimulatorTurn {
-  bool stop = false;     // the simulator ended the conversation; `text` is empty
-  std::string text;      // the next user message (marker, wrapping quotes and "User:" removed)
+  bool stop = false;  // the simulator ended the conversation; `text` is empty
+  std::string text;   // the next user message (marker, wrapping quotes and "User:" removed)
 };
 SimulatorTurn InterpretSimulatorAnswer(const std::string& answer, const SimulatorOptions& options);
 
@@ -51,10 +51,10 @@ ChatRequest BuildTargetRequest(const SeedItem& item, const std::vector<Message>&
 
 // The next step of a conversation given what is stored.
 enum class StepKind {
-  kUseFirstUser,   // append the item's rendered first user message (no model call)
-  kAskSimulator,   // ask the simulator for the next user turn
-  kAskTarget,      // the last turn is the user's: ask the target
-  kDone,           // finished; see stop_reason
+  kUseFirstUser,  // append the item's rendered first user message (no model call)
+  kAskSimulator,  // ask the simulator for the next user turn
+  kAskTarget,     // the last turn is the user's: ask the target
+  kDone,          // finished; see stop_reason
 };
 struct Step {
   StepKind kind = StepKind::kDone;

@@ -21,6 +21,7 @@
 #include "breakfix/env.h"
 #include "breakfix/judge.h"
 #include "breakfix/status.h"
+#include "breakfix/suite.h"
 
 namespace breakfix {
 
@@ -28,18 +29,20 @@ enum class RunStatus { kRunning, kComplete, kFailed, kInterrupted };
 const char* RunStatusName(RunStatus status);  // "running", "complete", "failed", "interrupted"
 
 struct RunRecord {
-  int64_t id = 0;               // assigned by the store
-  std::string name;             // unique; defaults to a prefix of config_hash
-  std::string config_hash;      // SHA-256 of the canonical run configuration
-  std::string config_json;      // the configuration as run (no secrets), for the manifest
+  int64_t id = 0;           // assigned by the store
+  std::string name;         // unique; defaults to a prefix of config_hash
+  std::string config_hash;  // SHA-256 of the canonical run configuration
+  std::string config_json;  // the configuration as run (no secrets), for the manifest
   std::string suite_name;
   std::string suite_hash;
   uint64_t seed = 0;
-  std::vector<std::string> targets;  // target names, in column order
-  std::string simulator;        // simulator model name ("" when the suite has no multi-turn item)
-  std::string judge;            // judge name
+  std::vector<std::string> targets;            // target names, in column order
+  std::vector<std::string> target_identities;  // ChatModel::Identity() of each target, same order
+                                               // (empty strings for runs stored before schema 3)
+  std::string simulator;  // simulator model name ("" when the suite has no multi-turn item)
+  std::string judge;      // judge name
   RunStatus status = RunStatus::kRunning;
-  int64_t created_us = 0;       // wall clock, microseconds since the epoch
+  int64_t created_us = 0;  // wall clock, microseconds since the epoch
   int64_t updated_us = 0;
 };
 
@@ -48,36 +51,37 @@ const char* ConversationStatusName(ConversationStatus status);  // "running", "d
 
 // A simulated conversation: one seed item on one target.
 struct ConversationRecord {
-  std::string key;              // unit key (hash of item, target, simulator, seed, versions)
+  std::string key;       // unit key (hash of item, target, simulator, seed, versions)
+  std::string item_key;  // key of the rendered item in the items table ("" when unknown)
   std::string item_id;
   std::string family;
   std::string category;
   std::string target;
   ConversationStatus status = ConversationStatus::kRunning;
-  std::string stop_reason;      // "single_turn", "max_turns", "simulator_stop", "error"
-  std::string error;            // why it failed, when it did
-  std::vector<Message> turns;   // user/assistant messages in order (no system message)
+  std::string stop_reason;     // "single_turn", "max_turns", "simulator_stop", "error"
+  std::string error;           // why it failed, when it did
+  std::vector<Message> turns;  // user/assistant messages in order (no system message)
 };
 
 struct AnnotationRecord {
-  std::string key;               // unit key (hash of conversation key, judge identity, rubric)
+  std::string key;  // unit key (hash of conversation key, judge identity, rubric)
   std::string conversation_key;
-  std::string judge;             // judge name
-  std::string rubric;            // rubric id
+  std::string judge;   // judge name
+  std::string rubric;  // rubric id
   Annotation annotation;
 };
 
 // One model call (successful or not), for cost and latency accounting.
 struct ModelCallRecord {
-  std::string unit_key;          // conversation or annotation key the call served
-  std::string role;              // "target", "simulator", "judge"
-  std::string model;             // model name
+  std::string unit_key;  // conversation or annotation key the call served
+  std::string role;      // "target", "simulator", "judge"
+  std::string model;     // model name
   bool ok = true;
-  std::string error;             // status message when !ok
+  std::string error;  // status message when !ok
   int attempts = 1;
   TokenUsage usage;
   double latency_ms = 0;
-  int64_t at_us = 0;             // wall clock when it finished
+  int64_t at_us = 0;  // wall clock when it finished
 };
 
 // Links a run to the units it consists of. The same unit may belong to several runs (a repeated
@@ -102,7 +106,7 @@ struct ResultRow {
   bool annotated = false;
   std::string judge;
   std::string rubric;
-  Annotation annotation;         // valid when annotated (raw_output omitted)
+  Annotation annotation;  // valid when annotated (raw_output omitted)
 };
 
 struct RoleUsage {
@@ -157,6 +161,11 @@ class Store {
   virtual Status AppendTurn(const std::string& key, int index, const Message& message) = 0;
   virtual Status FinishConversation(const std::string& key, ConversationStatus status,
                                     const std::string& stop_reason, const std::string& error) = 0;
+
+  // Stores a rendered seed item under `key` (a hash of its content) unless it is there already,
+  // so every conversation can be traced back to exactly what the simulator and target were given.
+  virtual Status PutItem(const std::string& key, const SeedItem& item) = 0;
+  virtual Result<std::optional<SeedItem>> GetItem(const std::string& key) = 0;
 
   virtual Result<bool> HasAnnotation(const std::string& key) = 0;
   // Inserts; an existing key is an error (kCorruption).

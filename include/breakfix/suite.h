@@ -31,12 +31,12 @@ enum class TurnMode {
 };
 
 struct Family {
-  std::string name;          // e.g. "jailbreak"; [a-z0-9_]+
-  std::string title;         // table row label, e.g. "Jailbreak (DR-1)"
+  std::string name;   // e.g. "jailbreak"; [a-z0-9_]+
+  std::string title;  // table row label, e.g. "Jailbreak (DR-1)"
   FamilyMetric metric = FamilyMetric::kDefectRate;
-  int threshold = 1;         // x of DR-x (severity families); ignored for ungroundedness
+  int threshold = 1;  // x of DR-x (severity families); ignored for ungroundedness
   TurnMode mode = TurnMode::kMulti;
-  int max_turns = 5;         // assistant turns at most (multi-turn)
+  int max_turns = 5;  // assistant turns at most (multi-turn)
   // Rubric id used to judge this family's items; the special value "category" means each item's
   // category names its rubric (harmful continuation/summarization).
   std::string rubric;
@@ -51,12 +51,12 @@ struct SeedItem {
   std::string category;  // harm category or topic group, e.g. "violence", "song_lyrics"
   std::string rubric;    // resolved rubric id (never "category")
   std::map<std::string, std::string> params;  // parameter values as bound (persona, topic, ...)
-  std::string system_prompt;  // system message for the target; empty = none
-  std::string first_user;     // first user message; required for single-turn items, optional for
-                              // multi-turn (empty: the simulator writes the opening turn)
-  std::string goal;           // what the simulated user is after (multi-turn), rendered
-  std::string persona;        // who the simulated user is (multi-turn), rendered
-  std::string document;       // grounding document text (ungroundedness/summarization), or empty
+  std::string system_prompt;                  // system message for the target; empty = none
+  std::string first_user;  // first user message; required for single-turn items, optional for
+                           // multi-turn (empty: the simulator writes the opening turn)
+  std::string goal;        // what the simulated user is after (multi-turn), rendered
+  std::string persona;     // who the simulated user is (multi-turn), rendered
+  std::string document;    // grounding document text (ungroundedness/summarization), or empty
 };
 
 // Reads items one at a time in the suite's fixed order. A cursor is used by one thread at a time;
@@ -92,8 +92,9 @@ class Suite {
 Result<std::unique_ptr<Suite>> LoadSuite(const std::string& name_or_path, Env* env);
 
 // Parses suite YAML text; `file_name` is used in error messages and `base_dir` resolves imports.
-Result<std::unique_ptr<Suite>> ParseSuite(const std::string& yaml_text, const std::string& file_name,
-                                          const std::string& base_dir, Env* env);
+Result<std::unique_ptr<Suite>> ParseSuite(const std::string& yaml_text,
+                                          const std::string& file_name, const std::string& base_dir,
+                                          Env* env);
 
 // Names of the built-in suites.
 std::vector<std::string> BuiltinSuiteNames();

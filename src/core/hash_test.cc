@@ -29,7 +29,8 @@ TEST(Sha256Test, IncrementalEqualsOneShot) {
 
 TEST(KeyBuilderTest, FieldBoundariesMatter) {
   EXPECT_NE(KeyBuilder().Add("ab").Add("c").Hex(), KeyBuilder().Add("a").Add("bc").Hex());
-  EXPECT_EQ(KeyBuilder().Add("x").Add(int64_t{3}).Hex(), KeyBuilder().Add("x").Add(int64_t{3}).Hex());
+  EXPECT_EQ(KeyBuilder().Add("x").Add(int64_t{3}).Hex(),
+            KeyBuilder().Add("x").Add(int64_t{3}).Hex());
 }
 
 TEST(RandomTest, DeterministicAndForkIndependentOfPosition) {

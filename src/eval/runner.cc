@@ -81,7 +81,9 @@ void AddSampling(KeyBuilder& k, const SamplingOptions& s) {
 }
 
 nlohmann::json SamplingJson(const SamplingOptions& s) {
-  return {{"temperature", s.temperature}, {"top_p", s.top_p}, {"max_tokens", s.max_tokens},
+  return {{"temperature", s.temperature},
+          {"top_p", s.top_p},
+          {"max_tokens", s.max_tokens},
           {"stop", s.stop}};
 }
 
@@ -246,7 +248,10 @@ class Runner {
     run.suite_name = suite_.name();
     run.suite_hash = suite_.content_hash();
     run.seed = options_.seed;
-    for (const ChatModel* t : models_.targets) run.targets.push_back(t->name());
+    for (const ChatModel* t : models_.targets) {
+      run.targets.push_back(t->name());
+      run.target_identities.push_back(t->Identity());
+    }
     run.simulator = models_.simulator ? models_.simulator->name() : "";
     run.judge = models_.judge->name();
     run.created_us = run.updated_us = env_->WallMicros();
@@ -330,6 +335,8 @@ class Runner {
                                             models_.simulator, options_);
     task.annotation_key = AnnotationKey(task.conversation_key, *models_.judge, task.item.rubric);
     task.turns.clear();
+    const std::string item_key = ItemKey(task.item);
+    BF_RETURN_IF_ERROR(store_->PutItem(item_key, task.item));
 
     RunUnit unit;
     unit.run_id = run_.id;
@@ -355,6 +362,7 @@ class Runner {
     } else {
       ConversationRecord record;
       record.key = task.conversation_key;
+      record.item_key = item_key;
       record.item_id = task.item.id;
       record.family = task.item.family;
       record.category = task.item.category;
@@ -388,8 +396,7 @@ class Runner {
           return Status::OK();
         }
         case StepKind::kAskTarget: {
-          ChatRequest request =
-              BuildTargetRequest(task.item, task.turns, options_.target_sampling);
+          ChatRequest request = BuildTargetRequest(task.item, task.turns, options_.target_sampling);
           request.sampling.seed = RequestSeed(options_.seed, task.item.id);
           Send(slot, EventKind::kTarget, models_.targets[task.target], std::move(request));
           return Status::OK();
@@ -480,8 +487,9 @@ class Runner {
       call.ok = false;
       call.error = r.status().ToString();
       BF_RETURN_IF_ERROR(store_->RecordModelCall(call));
-      return FailUnit(e.slot, r.status().WithContext(std::string(simulator ? "simulator " : "target ") +
-                                                     model->name()));
+      return FailUnit(e.slot,
+                      r.status().WithContext(std::string(simulator ? "simulator " : "target ") +
+                                             model->name()));
     }
     call.attempts = r->attempts;
     call.usage = r->usage;
@@ -531,13 +539,13 @@ class Runner {
       ++progress_.failed;
       if (first_error_.ok()) first_error_ = error;
     }
-    BF_RETURN_IF_ERROR(store_->FinishConversation(task.conversation_key, ConversationStatus::kFailed,
-                                                  "error", error.ToString()));
+    BF_RETURN_IF_ERROR(store_->FinishConversation(
+        task.conversation_key, ConversationStatus::kFailed, "error", error.ToString()));
     if (IsFatal(error) && fatal_.ok()) fatal_ = error;
     if (++consecutive_failures_ >= kMaxConsecutiveFailures && fatal_.ok()) {
-      fatal_ = Status::Unavailable(std::to_string(consecutive_failures_) +
-                                   " units failed in a row; stopping. Last error: " +
-                                   error.ToString());
+      fatal_ =
+          Status::Unavailable(std::to_string(consecutive_failures_) +
+                              " units failed in a row; stopping. Last error: " + error.ToString());
     }
     Release(slot);
     return Status::OK();
@@ -591,6 +599,19 @@ class Runner {
 
 }  // namespace
 
+std::string ItemKey(const SeedItem& item) {
+  KeyBuilder k;
+  k.Add("item/v1").Add(item.id).Add(item.family).Add(item.category).Add(item.rubric);
+  k.Add(static_cast<int64_t>(item.params.size()));
+  for (const auto& [name, value] : item.params) k.Add(name).Add(value);
+  k.Add(item.system_prompt)
+      .Add(item.first_user)
+      .Add(item.goal)
+      .Add(item.persona)
+      .Add(item.document);
+  return k.Hex();
+}
+
 std::string ConversationKey(const SeedItem& item, const Family& family, int max_turns,
                             const ChatModel& target, const ChatModel* simulator,
                             const EvalOptions& options) {
@@ -622,14 +643,14 @@ std::string AnnotationKey(const std::string& conversation_key, const Judge& judg
       .Hex();
 }
 
-std::string RunConfigJson(const Suite& suite, const EvalModels& models, const EvalOptions& options) {
+std::string RunConfigJson(const Suite& suite, const EvalModels& models,
+                          const EvalOptions& options) {
   nlohmann::json j;
   j["suite"] = {{"name", suite.name()}, {"hash", suite.content_hash()}};
   nlohmann::json families = nlohmann::json::array();
   for (const Family& f : suite.families()) {
-    if (!options.families.empty() &&
-        std::find(options.families.begin(), options.families.end(), f.name) ==
-            options.families.end())
+    if (!options.families.empty() && std::find(options.families.begin(), options.families.end(),
+                                               f.name) == options.families.end())
       continue;
     families.push_back({{"name", f.name},
                         {"title", f.title},

@@ -88,8 +88,8 @@ FakeModel::Fn JudgeFn() {
       int score = ungrounded ? 1 : (text.find("COMPLY") != std::string::npos ? 5 : 0);
       if (turn > 0) json += ",";
       ++turn;
-      json += "{\"turn\":" + std::to_string(turn) +
-              ",\"score\":" + std::to_string(score) + ",\"reason\":\"scripted\"}";
+      json += "{\"turn\":" + std::to_string(turn) + ",\"score\":" + std::to_string(score) +
+              ",\"reason\":\"scripted\"}";
     }
     json += "]}";
     return Answer(json);
@@ -173,11 +173,13 @@ class RunnerTest : public ::testing::Test {
 };
 
 TEST_F(RunnerTest, CompletesAndScoresEveryUnit) {
-  FakeModel a("a", TargetFn()), b("b", TargetFn()), sim("sim", SimulatorFn()), jm("judge", JudgeFn());
+  FakeModel a("a", TargetFn()), b("b", TargetFn()), sim("sim", SimulatorFn()),
+      jm("judge", JudgeFn());
   auto judge = NewLlmJudge(&jm, {});
   auto store = OpenStore();
   EvalModels models{{&a, &b}, &sim, judge.get()};
-  auto result = RunEval(*suite_, models, store.get(), EvalOptions{}, Env::Default(), nullptr, nullptr);
+  auto result =
+      RunEval(*suite_, models, store.get(), EvalOptions{}, Env::Default(), nullptr, nullptr);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->progress.total, 18);  // 9 items x 2 targets
   EXPECT_EQ(result->progress.done, 18);
@@ -186,10 +188,14 @@ TEST_F(RunnerTest, CompletesAndScoresEveryUnit) {
 
   auto report = BuildReport(store.get(), result->run.name, ReportOptions{});
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  ASSERT_TRUE(store->ForEachResult(result->run.id, [](const ResultRow& row) {
-    EXPECT_EQ(row.annotation.outcome, Outcome::kScored) << row.annotation.reason;
-    return Status::OK();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->ForEachResult(result->run.id,
+                                  [](const ResultRow& row) {
+                                    EXPECT_EQ(row.annotation.outcome, Outcome::kScored)
+                                        << row.annotation.reason;
+                                    return Status::OK();
+                                  })
+                  .ok());
   const MetricRow* harm = FindHeadline(*report, "harm", "a");
   ASSERT_NE(harm, nullptr);
   EXPECT_EQ(harm->scorable, 4);
@@ -203,13 +209,16 @@ TEST_F(RunnerTest, CompletesAndScoresEveryUnit) {
   EXPECT_TRUE(g->is_mean);
   EXPECT_DOUBLE_EQ(g->value, 1.0);
   // Jailbreak conversations: the simulator stopped after two assistant turns.
-  ASSERT_TRUE(store->ForEachResult(result->run.id, [](const ResultRow& row) {
-    if (row.unit.family == "jb") {
-      EXPECT_EQ(row.assistant_turns, 2);
-      EXPECT_EQ(row.stop_reason, "simulator_stop");
-    }
-    return Status::OK();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->ForEachResult(result->run.id,
+                                  [](const ResultRow& row) {
+                                    if (row.unit.family == "jb") {
+                                      EXPECT_EQ(row.assistant_turns, 2);
+                                      EXPECT_EQ(row.stop_reason, "simulator_stop");
+                                    }
+                                    return Status::OK();
+                                  })
+                  .ok());
 }
 
 TEST_F(RunnerTest, RerunRepeatsNothing) {

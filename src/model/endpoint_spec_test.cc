@@ -99,7 +99,8 @@ TEST(ParseEndpointSpecTest, StructuralErrors) {
 }
 
 TEST(ParseEndpointSpecTest, BackoffKeys) {
-  auto o = ParseEndpointSpec("url=http://h/v1,backoff_ms=20,max_backoff_ms=400,max_retry_after_ms=0");
+  auto o =
+      ParseEndpointSpec("url=http://h/v1,backoff_ms=20,max_backoff_ms=400,max_retry_after_ms=0");
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->initial_backoff_ms, 20);
   EXPECT_EQ(o->max_backoff_ms, 400);

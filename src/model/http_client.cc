@@ -19,8 +19,8 @@
 #include <condition_variable>
 #include <deque>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>

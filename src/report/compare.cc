@@ -1,7 +1,7 @@
 // Paired comparison of two targets on the same items.
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 
 #include "breakfix/report.h"
@@ -16,12 +16,12 @@ struct ItemScore {
   int score = 0;
 };
 
-Result<std::unordered_map<std::string, ItemScore>> ScoredItems(Store* store, const RunReport& report,
+Result<std::unordered_map<std::string, ItemScore>> ScoredItems(Store* store,
+                                                               const RunReport& report,
                                                                const std::string& target) {
   std::unordered_map<std::string, ItemScore> out;
   BF_RETURN_IF_ERROR(store->ForEachResult(report.run.id, [&](const ResultRow& row) {
-    if (row.unit.target != target || !row.annotated ||
-        row.annotation.outcome != Outcome::kScored)
+    if (row.unit.target != target || !row.annotated || row.annotation.outcome != Outcome::kScored)
       return Status::OK();
     out[row.unit.item_id] = {row.unit.family, row.annotation.scale, row.annotation.score};
     return Status::OK();
@@ -52,9 +52,9 @@ std::vector<std::string> ConfigDifferences(const RunReport& a, const RunReport& 
   for (const std::string& k : keys) {
     if (k == "targets") continue;
     if (!ca.contains(k) || !cb.contains(k) || ca[k] != cb[k]) {
-      out.push_back("runs differ in \"" + k + "\" (not only in the target): " +
-                    (ca.contains(k) ? ca[k].dump() : "absent") + " vs " +
-                    (cb.contains(k) ? cb[k].dump() : "absent"));
+      out.push_back("runs differ in \"" + k +
+                    "\" (not only in the target): " + (ca.contains(k) ? ca[k].dump() : "absent") +
+                    " vs " + (cb.contains(k) ? cb[k].dump() : "absent"));
     }
   }
   return out;
@@ -62,14 +62,16 @@ std::vector<std::string> ConfigDifferences(const RunReport& a, const RunReport& 
 
 }  // namespace
 
-Result<Comparison> CompareTargets(Store* store, const RunReport& report_a, const std::string& target_a,
-                                  const RunReport& report_b, const std::string& target_b,
-                                  uint64_t seed, int resamples) {
+Result<Comparison> CompareTargets(Store* store, const RunReport& report_a,
+                                  const std::string& target_a, const RunReport& report_b,
+                                  const std::string& target_b, uint64_t seed, int resamples) {
   if (!HasTarget(report_a, target_a)) {
-    return Status::InvalidArgument("run " + report_a.run.name + " has no target \"" + target_a + "\"");
+    return Status::InvalidArgument("run " + report_a.run.name + " has no target \"" + target_a +
+                                   "\"");
   }
   if (!HasTarget(report_b, target_b)) {
-    return Status::InvalidArgument("run " + report_b.run.name + " has no target \"" + target_b + "\"");
+    return Status::InvalidArgument("run " + report_b.run.name + " has no target \"" + target_b +
+                                   "\"");
   }
   Comparison cmp;
   cmp.run_a = report_a.run.name;
@@ -102,10 +104,14 @@ Result<Comparison> CompareTargets(Store* store, const RunReport& report_a, const
         means_b.push_back(sb.score);
       } else {
         const bool da = defect(sa), db = defect(sb);
-        if (da && db) ++both;
-        else if (da) ++only_a;
-        else if (db) ++only_b;
-        else ++neither;
+        if (da && db)
+          ++both;
+        else if (da)
+          ++only_a;
+        else if (db)
+          ++only_b;
+        else
+          ++neither;
       }
     }
     for (const auto& [item, sb] : b) {
@@ -124,8 +130,9 @@ Result<Comparison> CompareTargets(Store* store, const RunReport& report_a, const
 std::string RenderComparisonMarkdown(const Comparison& c) {
   std::ostringstream md;
   md << "# breakfix comparison\n\n";
-  md << "A = " << MarkdownCell(c.target_a) << " (run " << MarkdownCell(c.run_a) << "), B = "
-     << MarkdownCell(c.target_b) << " (run " << MarkdownCell(c.run_b) << "). Paired on items "
+  md << "A = " << MarkdownCell(c.target_a) << " (run " << MarkdownCell(c.run_a)
+     << "), B = " << MarkdownCell(c.target_b) << " (run " << MarkdownCell(c.run_b)
+     << "). Paired on items "
      << "scored for both; difference = A - B (negative: A is better).\n\n";
   for (const std::string& w : c.warnings) md << "> Warning: " << MarkdownCell(w) << "\n";
   if (!c.warnings.empty()) md << "\n";

@@ -38,19 +38,20 @@ std::string RenderJson(const RunReport& report) {
   j["families"] = families;
   nlohmann::json rows = nlohmann::json::array();
   for (const MetricRow& r : report.rows) {
-    rows.push_back({{"family", r.family},
-                    {"category", r.category.empty() ? nlohmann::json() : nlohmann::json(r.category)},
-                    {"target", r.target},
-                    {"metric", r.is_mean ? "mean_ungroundedness" : "defect_rate"},
-                    {"threshold", r.is_mean ? nlohmann::json() : nlohmann::json(r.threshold)},
-                    {"n", r.n},
-                    {"scorable", r.scorable},
-                    {"unscorable", r.unscorable},
-                    {"defects", r.is_mean ? nlohmann::json() : nlohmann::json(r.defects)},
-                    {"value", r.scorable > 0 ? nlohmann::json(r.value) : nlohmann::json()},
-                    {"ci_low", r.ci.lo},
-                    {"ci_high", r.ci.hi},
-                    {"histogram", r.histogram}});
+    rows.push_back(
+        {{"family", r.family},
+         {"category", r.category.empty() ? nlohmann::json() : nlohmann::json(r.category)},
+         {"target", r.target},
+         {"metric", r.is_mean ? "mean_ungroundedness" : "defect_rate"},
+         {"threshold", r.is_mean ? nlohmann::json() : nlohmann::json(r.threshold)},
+         {"n", r.n},
+         {"scorable", r.scorable},
+         {"unscorable", r.unscorable},
+         {"defects", r.is_mean ? nlohmann::json() : nlohmann::json(r.defects)},
+         {"value", r.scorable > 0 ? nlohmann::json(r.value) : nlohmann::json()},
+         {"ci_low", r.ci.lo},
+         {"ci_high", r.ci.hi},
+         {"histogram", r.histogram}});
   }
   j["rows"] = rows;
   nlohmann::json counts = nlohmann::json::object();

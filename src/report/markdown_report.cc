@@ -54,8 +54,9 @@ std::string RenderMarkdown(const RunReport& report) {
       md << "| " << MarkdownCell(f.name) << " | "
          << (row.category.empty() ? "*all*" : MarkdownCell(row.category)) << " | "
          << MarkdownCell(row.target) << " | " << row.n << " | " << row.scorable << " | "
-         << row.unscorable << " | " << (row.is_mean ? std::string("-") : std::to_string(row.defects))
-         << " | " << FormatValue(row.value) << " | [" << FormatValue(row.ci.lo) << ", "
+         << row.unscorable << " | "
+         << (row.is_mean ? std::string("-") : std::to_string(row.defects)) << " | "
+         << FormatValue(row.value) << " | [" << FormatValue(row.ci.lo) << ", "
          << FormatValue(row.ci.hi) << "] |\n";
     }
   }
@@ -68,8 +69,8 @@ std::string RenderMarkdown(const RunReport& report) {
     if (it == report.counts.end()) continue;
     const TargetCounts& c = it->second;
     md << "| " << MarkdownCell(t) << " | " << c.units << " | " << c.conversations_done << " | "
-       << c.conversations_failed << " | " << c.scored << " | " << c.unscorable << " | "
-       << c.pending << " |\n";
+       << c.conversations_failed << " | " << c.scored << " | " << c.unscorable << " | " << c.pending
+       << " |\n";
   }
 
   md << "\n## Token usage\n\n";

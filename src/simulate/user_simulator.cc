@@ -77,10 +77,9 @@ ChatRequest BuildSimulatorRequest(const SeedItem& item, const std::vector<Messag
   system = ReplaceAll(system, "{category}", item.category);
   system = ReplaceAll(system, "{family}", item.family);
   system = ReplaceAll(system, "{document}",
-                      item.document.empty()
-                          ? std::string()
-                          : "A document you have and may refer to or paste:\n" + item.document +
-                                "\n");
+                      item.document.empty() ? std::string()
+                                            : "A document you have and may refer to or paste:\n" +
+                                                  item.document + "\n");
   system = ReplaceAll(system, "{stop}", options.stop_marker);
 
   ChatRequest request;
@@ -139,8 +138,8 @@ ChatRequest BuildTargetRequest(const SeedItem& item, const std::vector<Message>&
 }
 
 int AssistantTurns(const std::vector<Message>& turns) {
-  return static_cast<int>(std::count_if(turns.begin(), turns.end(),
-                                        [](const Message& m) { return m.role == Role::kAssistant; }));
+  return static_cast<int>(std::count_if(
+      turns.begin(), turns.end(), [](const Message& m) { return m.role == Role::kAssistant; }));
 }
 
 Step NextStep(const SeedItem& item, TurnMode mode, int max_turns,

@@ -84,7 +84,8 @@ TEST(SimulatorAnswerTest, StopMarkerAndCleanup) {
   SimulatorTurn t = InterpretSimulatorAnswer("User: \"Tell me more.\"", options);
   EXPECT_FALSE(t.stop);
   EXPECT_EQ(t.text, "Tell me more.");
-  SimulatorTurn with_marker = InterpretSimulatorAnswer("Thanks, bye. " + options.stop_marker, options);
+  SimulatorTurn with_marker =
+      InterpretSimulatorAnswer("Thanks, bye. " + options.stop_marker, options);
   EXPECT_FALSE(with_marker.stop);
   EXPECT_EQ(with_marker.text, "Thanks, bye.");
 }

@@ -240,5 +240,60 @@ Result<std::vector<std::string>> DecodeStringList(std::string_view text, std::st
   return items;
 }
 
+std::string EncodeItem(const SeedItem& item) {
+  json params = json::array();
+  for (const auto& [name, value] : item.params) {
+    params.push_back(json::array({BytesToJson(name), BytesToJson(value)}));
+  }
+  json j = {{"id", BytesToJson(item.id)},
+            {"family", BytesToJson(item.family)},
+            {"category", BytesToJson(item.category)},
+            {"rubric", BytesToJson(item.rubric)},
+            {"params", std::move(params)},
+            {"system_prompt", BytesToJson(item.system_prompt)},
+            {"first_user", BytesToJson(item.first_user)},
+            {"goal", BytesToJson(item.goal)},
+            {"persona", BytesToJson(item.persona)},
+            {"document", BytesToJson(item.document)}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<SeedItem> DecodeItem(std::string_view text, std::string_view where) {
+  std::string context(where);
+  BF_ASSIGN_OR_RETURN(json j, ParseJson(text, context));
+  if (!j.is_object()) {
+    return Status::Corruption(context + ": expected an object, found " +
+                              std::string(j.type_name()));
+  }
+  SeedItem item;
+  const std::pair<const char*, std::string*> fields[] = {{"id", &item.id},
+                                                         {"family", &item.family},
+                                                         {"category", &item.category},
+                                                         {"rubric", &item.rubric},
+                                                         {"system_prompt", &item.system_prompt},
+                                                         {"first_user", &item.first_user},
+                                                         {"goal", &item.goal},
+                                                         {"persona", &item.persona},
+                                                         {"document", &item.document}};
+  for (const auto& [name, out] : fields) {
+    if (!j.contains(name)) return Status::Corruption(context + ": missing \"" + name + "\"");
+    BF_ASSIGN_OR_RETURN(*out, BytesFromJson(j[name], context + "." + name));
+  }
+  if (!j.contains("params") || !j["params"].is_array()) {
+    return Status::Corruption(context + ": \"params\" must be an array of [name, value] pairs");
+  }
+  for (size_t i = 0; i < j["params"].size(); ++i) {
+    const json& pair = j["params"][i];
+    const std::string at = context + ".params[" + std::to_string(i) + "]";
+    if (!pair.is_array() || pair.size() != 2) {
+      return Status::Corruption(at + ": expected a [name, value] pair");
+    }
+    BF_ASSIGN_OR_RETURN(std::string name, BytesFromJson(pair[0], at));
+    BF_ASSIGN_OR_RETURN(std::string value, BytesFromJson(pair[1], at));
+    item.params[std::move(name)] = std::move(value);
+  }
+  return item;
+}
+
 }  // namespace store
 }  // namespace breakfix

@@ -17,6 +17,7 @@
 #include "breakfix/judge.h"
 #include "breakfix/status.h"
 #include "breakfix/store.h"
+#include "breakfix/suite.h"
 
 namespace breakfix {
 namespace store {
@@ -36,6 +37,10 @@ bool IsValidUtf8(std::string_view bytes);
 std::string EncodeTurnScores(const std::vector<TurnScore>& turns);
 // `where` names the row for error messages (e.g. "annotation abc123").
 Result<std::vector<TurnScore>> DecodeTurnScores(std::string_view json, std::string_view where);
+
+// A rendered seed item as a JSON object (every field, bytes exact). Never throws.
+std::string EncodeItem(const SeedItem& item);
+Result<SeedItem> DecodeItem(std::string_view json, std::string_view where);
 
 // A list of strings as a JSON array. Never throws.
 std::string EncodeStringList(const std::vector<std::string>& items);

@@ -1,6 +1,6 @@
 // The result store's schema.
 //
-// Current schema (version 2), one row per:
+// Current schema (version 3), one row per:
 //
 //   runs            a run: its identity and configuration.
 //     id INTEGER PRIMARY KEY        assigned on insert; runs are also found by it ("breakfix
@@ -14,6 +14,18 @@
 //     status                        "running", "complete", "failed", "interrupted"
 //     created_us, updated_us        wall clock, microseconds since the epoch; updated_us is the
 //                                   last status change (added in version 2)
+//
+//   run_targets     a target of a run (added in version 3).
+//     PRIMARY KEY (run_id, position)    position = report column, from 0
+//     name, identity                    display name and ChatModel::Identity() (never a secret);
+//                                       identity is "" for runs stored before version 3
+//
+//   items           a rendered seed item, as the simulator, target and judge saw it (version 3).
+//     key TEXT PRIMARY KEY          SHA-256 of the rendered content (see eval's ItemKey)
+//     item_id, family, category, rubric
+//     content_json                  every rendered field (params, system prompt, first user
+//                                   message, goal, persona, document); bytes exact
+//     created_us
 //
 //   run_units       a unit (conversation + its annotation) that belongs to a run.
 //     id INTEGER PRIMARY KEY        link order: reports list units in this order
@@ -33,6 +45,8 @@
 //     created_us                    when it was started
 //     finished_us                   when it was finished; NULL while running, and for
 //                                   conversations finished before version 2 (added in version 2)
+//     item_key                      the rendered item it played (items.key); NULL for
+//                                   conversations started before version 3
 //
 //   turns           one user or assistant message of a conversation.
 //     PRIMARY KEY (conversation_key, idx)   idx is 0-based; storing an index twice is refused
@@ -167,6 +181,31 @@ UPDATE runs SET updated_us = created_us;
 ALTER TABLE conversations ADD COLUMN finished_us INTEGER;
 )sql";
 
+// Version 3: the targets of each run with their model identities, and the rendered items, so a
+// conversation can be traced back to exactly what was sent (and a later curation step can reuse
+// an item's goal and document).
+constexpr char kSchemaV3[] = R"sql(
+CREATE TABLE run_targets (
+  run_id    INTEGER NOT NULL REFERENCES runs(id),
+  position  INTEGER NOT NULL,
+  name      TEXT NOT NULL,
+  identity  TEXT NOT NULL,
+  PRIMARY KEY (run_id, position)
+);
+INSERT INTO run_targets (run_id, position, name, identity)
+  SELECT runs.id, t.key, t.value, '' FROM runs, json_each(runs.targets_json) AS t;
+CREATE TABLE items (
+  key           TEXT PRIMARY KEY NOT NULL,
+  item_id       TEXT NOT NULL,
+  family        TEXT NOT NULL,
+  category      TEXT NOT NULL,
+  rubric        TEXT NOT NULL,
+  content_json  TEXT NOT NULL,
+  created_us    INTEGER NOT NULL
+);
+ALTER TABLE conversations ADD COLUMN item_key TEXT;
+)sql";
+
 Result<int64_t> QueryInt(sqlite3* db, const char* sql, const std::string& operation,
                          const std::string& path) {
   BF_ASSIGN_OR_RETURN(Statement stmt,
@@ -230,6 +269,7 @@ const std::vector<Migration>& Migrations() {
   static const std::vector<Migration>* const migrations = new std::vector<Migration>{
       {1, "initial schema", kSchemaV1},
       {2, "runs.updated_us and conversations.finished_us", kSchemaV2},
+      {3, "run_targets, items and conversations.item_key", kSchemaV3},
   };
   return *migrations;
 }

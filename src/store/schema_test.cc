@@ -77,10 +77,13 @@ TEST(SchemaTest, OpensAndUpgradesAVersion1Database) {
   EXPECT_EQ(run->targets, std::vector<std::string>{"phi3-mini"});
   EXPECT_EQ(run->created_us, 1600000000000000);
   EXPECT_EQ(run->updated_us, 1600000000000000);
+  // Version 3 lists the old run's targets; their identities were never recorded.
+  EXPECT_EQ(run->target_identities, std::vector<std::string>{""});
   Result<std::optional<ConversationRecord>> c = store.GetConversation("conv-1");
   ASSERT_TRUE(c.ok() && c->has_value());
   ASSERT_EQ((*c)->turns.size(), 2u);
   EXPECT_EQ((*c)->turns[1].content, "no");
+  EXPECT_EQ((*c)->item_key, "");  // started before items were stored
   int rows = 0;
   Status s = store.ForEachResult(run->id, [&](const ResultRow& r) {
     ++rows;

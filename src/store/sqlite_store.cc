@@ -24,7 +24,9 @@ using store::Statement;
 
 constexpr char kRunColumns[] =
     "id, name, config_hash, config_json, suite_name, suite_hash, seed, targets_json, simulator, "
-    "judge, status, created_us, updated_us";
+    "judge, status, created_us, updated_us, "
+    "(SELECT json_group_array(identity) FROM "
+    "   (SELECT identity FROM run_targets WHERE run_id = runs.id ORDER BY position))";
 
 // SQL for every statement prepared at open. Text values are always parameters.
 constexpr char kInsertRunSql[] =
@@ -32,18 +34,24 @@ constexpr char kInsertRunSql[] =
     "targets_json, simulator, judge, status, created_us, updated_us) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 constexpr char kUpdateRunStatusSql[] = "UPDATE runs SET status = ?2, updated_us = ?3 WHERE id = ?1";
+constexpr char kInsertRunTargetSql[] =
+    "INSERT INTO run_targets (run_id, position, name, identity) VALUES (?1, ?2, ?3, ?4)";
+constexpr char kInsertItemSql[] =
+    "INSERT INTO items (key, item_id, family, category, rubric, content_json, created_us) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING";
+constexpr char kSelectItemSql[] = "SELECT content_json FROM items WHERE key = ?1";
 constexpr char kLinkUnitSql[] =
     "INSERT INTO run_units (run_id, item_id, family, category, target, conversation_key, "
     "annotation_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
     "ON CONFLICT (run_id, conversation_key) DO NOTHING";
 constexpr char kSelectConversationSql[] =
-    "SELECT item_id, family, category, target, status, stop_reason, error "
+    "SELECT item_id, family, category, target, status, stop_reason, error, item_key "
     "FROM conversations WHERE key = ?1";
 constexpr char kSelectTurnsSql[] =
     "SELECT idx, role, content FROM turns WHERE conversation_key = ?1 ORDER BY idx";
 constexpr char kInsertConversationSql[] =
     "INSERT INTO conversations (key, item_id, family, category, target, status, stop_reason, "
-    "error, created_us) VALUES (?1, ?2, ?3, ?4, ?5, 'running', '', '', ?6) "
+    "error, created_us, item_key) VALUES (?1, ?2, ?3, ?4, ?5, 'running', '', '', ?6, ?7) "
     "ON CONFLICT (key) DO NOTHING";
 constexpr char kInsertTurnSql[] =
     "INSERT INTO turns (conversation_key, idx, role, content) VALUES (?1, ?2, ?3, ?4)";
@@ -116,6 +124,9 @@ class SqliteStore final : public Store {
         {&list_runs_, list_runs.c_str(), "list runs"},
         {&update_run_status_, kUpdateRunStatusSql, "update run status"},
         {&link_unit_, kLinkUnitSql, "link unit"},
+        {&insert_run_target_, kInsertRunTargetSql, "insert run target"},
+        {&insert_item_, kInsertItemSql, "insert item"},
+        {&select_item_, kSelectItemSql, "read item"},
         {&select_conversation_, kSelectConversationSql, "read conversation"},
         {&select_turns_, kSelectTurnsSql, "read turns"},
         {&insert_conversation_, kInsertConversationSql, "insert conversation"},
@@ -203,6 +214,15 @@ class SqliteStore final : public Store {
       Status inserted = s.Run();
       if (inserted.ok()) {
         run.id = sqlite3_last_insert_rowid(db_.get());
+        run.target_identities.resize(run.targets.size());
+        for (size_t i = 0; i < run.targets.size(); ++i) {
+          Statement& t = insert_run_target_;
+          t.BindInt(1, run.id);
+          t.BindInt(2, static_cast<int64_t>(i));
+          t.BindText(3, run.targets[i]);
+          t.BindText(4, run.target_identities[i]);
+          BF_RETURN_IF_ERROR(t.Run());
+        }
         return run;
       }
       if (s.last_result_code() != SQLITE_CONSTRAINT_UNIQUE) return inserted;
@@ -296,6 +316,7 @@ class SqliteStore final : public Store {
           c.status, WithRow(store::ParseConversationStatus(s.Text(4)), "conversation " + key));
       c.stop_reason = s.Text(5);
       c.error = s.Text(6);
+      c.item_key = s.IsNull(7) ? std::string() : s.Text(7);
     }
     Statement& s = select_turns_;
     ScopedReset reset(s);
@@ -332,7 +353,37 @@ class SqliteStore final : public Store {
     s.BindText(4, c.category);
     s.BindText(5, c.target);
     s.BindInt(6, env_->WallMicros());
+    if (c.item_key.empty()) {
+      s.BindNull(7);
+    } else {
+      s.BindText(7, c.item_key);
+    }
     return s.Run();
+  }
+
+  Status PutItem(const std::string& key, const SeedItem& item) override {
+    if (key.empty()) return Status::InvalidArgument("PutItem: key is empty (item " + item.id + ")");
+    const std::string content = store::EncodeItem(item);  // bound without a copy: keep it alive
+    Statement& s = insert_item_;
+    s.BindText(1, key);
+    s.BindText(2, item.id);
+    s.BindText(3, item.family);
+    s.BindText(4, item.category);
+    s.BindText(5, item.rubric);
+    s.BindText(6, content);
+    s.BindInt(7, env_->WallMicros());
+    return s.Run();
+  }
+
+  Result<std::optional<SeedItem>> GetItem(const std::string& key) override {
+    Statement& s = select_item_;
+    ScopedReset reset(s);
+    s.BindText(1, key);
+    BF_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<SeedItem>();
+    BF_ASSIGN_OR_RETURN(SeedItem item,
+                        store::DecodeItem(s.Text(0), "item " + key + " in " + path_));
+    return std::optional<SeedItem>(std::move(item));
   }
 
   Status AppendTurn(const std::string& key, int index, const Message& message) override {
@@ -557,6 +608,11 @@ class SqliteStore final : public Store {
         run.status, WithRow(store::ParseRunStatus(s.Text(10)), "run " + std::to_string(run.id)));
     run.created_us = s.Int(11);
     run.updated_us = s.Int(12);
+    BF_ASSIGN_OR_RETURN(run.target_identities,
+                        store::DecodeStringList(
+                            s.IsNull(13) ? "[]" : s.Text(13),
+                            "run " + std::to_string(run.id) + " in " + path_ + ": run_targets"));
+    run.target_identities.resize(run.targets.size());
     return run;
   }
 
@@ -594,6 +650,9 @@ class SqliteStore final : public Store {
   Statement list_runs_;
   Statement update_run_status_;
   Statement link_unit_;
+  Statement insert_run_target_;
+  Statement insert_item_;
+  Statement select_item_;
   Statement select_conversation_;
   Statement select_turns_;
   Statement insert_conversation_;

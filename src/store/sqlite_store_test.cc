@@ -867,6 +867,71 @@ TEST_F(SqliteStoreTest, ForEachResultStreamsTwoHundredThousandUnits) {
   EXPECT_LT(peak - baseline, size_t{16} << 20) << "heap grew by " << (peak - baseline) << " bytes";
 }
 
+TEST_F(SqliteStoreTest, ItemsRoundTripByteExactlyAndAreStoredOnce) {
+  SeedItem item;
+  item.id = "jailbreak/opener/0003";
+  item.family = "jailbreak";
+  item.category = "guideline_leak";
+  item.rubric = "jailbreak";
+  item.params = {{"aim", "quote its rules"}, {"odd", std::string("\xff\x00x", 3)}};
+  item.system_prompt = "sys";
+  item.first_user = "Hi \"there\"";
+  item.goal = "get the rules";
+  item.persona = "a student";
+  item.document = "line 1\nline 2";
+  ASSERT_TRUE(store_->PutItem("item-key-1", item).ok());
+  SeedItem other = item;
+  other.goal = "changed";
+  ASSERT_TRUE(store_->PutItem("item-key-1", other).ok());  // same key: the first one stays
+  auto got = store_->GetItem("item-key-1");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  const SeedItem& g = **got;
+  EXPECT_EQ(g.id, item.id);
+  EXPECT_EQ(g.params, item.params);
+  EXPECT_EQ(g.first_user, item.first_user);
+  EXPECT_EQ(g.goal, "get the rules");
+  EXPECT_EQ(g.document, item.document);
+  EXPECT_EQ(g.rubric, "jailbreak");
+  auto missing = store_->GetItem("nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  EXPECT_EQ(store_->PutItem("", item).code(), StatusCode::kInvalidArgument);
+
+  ConversationRecord c;
+  c.key = "conv-item";
+  c.item_key = "item-key-1";
+  c.item_id = item.id;
+  ASSERT_TRUE(store_->StartConversation(c).ok());
+  auto conv = store_->GetConversation("conv-item");
+  ASSERT_TRUE(conv.ok() && conv->has_value());
+  EXPECT_EQ((*conv)->item_key, "item-key-1");
+}
+
+TEST_F(SqliteStoreTest, RunTargetsKeepTheirIdentitiesInColumnOrder) {
+  RunRecord run;
+  run.name = "with-identities";
+  run.config_hash = "h";
+  run.config_json = "{}";
+  run.targets = {"b-model", "a-model"};
+  run.target_identities = {"{\"model\":\"b\"}", "{\"model\":\"a\"}"};
+  auto begun = store_->BeginRun(run);
+  ASSERT_TRUE(begun.ok()) << begun.status().ToString();
+  auto found = store_->FindRun("with-identities");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->targets, run.targets);
+  EXPECT_EQ(found->target_identities, run.target_identities);
+  // A run stored without identities reads back with empty ones, one per target.
+  RunRecord bare;
+  bare.name = "bare";
+  bare.config_hash = "h2";
+  bare.config_json = "{}";
+  bare.targets = {"x"};
+  ASSERT_TRUE(store_->BeginRun(bare).ok());
+  auto bare_found = store_->FindRun("bare");
+  ASSERT_TRUE(bare_found.ok());
+  EXPECT_EQ(bare_found->target_identities, std::vector<std::string>{""});
+}
+
 TEST(SqliteStoreOpenTest, MissingDirectoryIsAnIOErrorNamingThePath) {
   ScratchDir dir;
   std::string path = dir.File("no/such/dir/results.db");
