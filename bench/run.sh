@@ -8,7 +8,8 @@
 #
 # Settings (environment):
 #   BREAKFIX_BIN          an existing breakfix binary (default: build Release into bench/work/build)
-#   BENCH_SCENARIOS       which parts to run, any of: verify 1 2 3 micro (default: all)
+#   BENCH_SCENARIOS       which parts to run, any of: verify 1 2 3 micro (default: all); or
+#                         "serve": only start nginx, print its URLs and wait (for profiling by hand)
 #   BENCH_REPS            repetitions of scenarios 1 and 2; the median is reported (3)
 #   BENCH_CASES           single-turn cases in scenario 1 (2000)
 #   BENCH_CONCURRENCY     requests in flight per tool (64)
@@ -379,6 +380,13 @@ main() {
   ensure_breakfix
   if wants verify || wants 1; then ensure_node_tools; fi
   start_nginx
+  if wants serve; then
+    echo "$base" >"$work/nginx/base_url"
+    log "serving until interrupted; paths: /target /sim /judge1 /judge5 /grader + /v1/chat/completions"
+    trap 'exit 0' INT TERM
+    sleep infinity &
+    wait $!
+  fi
   : >"$measurements"
   local runs="$work/runs" rep n
   mkdir -p "$runs"

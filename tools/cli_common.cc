@@ -149,7 +149,6 @@ void ProgressPrinter::Update(const EvalProgress& p) {
     std::fprintf(stderr, "%s\n", text.c_str());
   }
   std::fflush(stderr);
-  last_width_ = text.size();
 }
 
 }  // namespace breakfix::cli

@@ -79,7 +79,6 @@ class ProgressPrinter {
   bool tty_;
   double plain_interval_s_;
   double last_plain_s_ = -1e9;
-  size_t last_width_ = 0;
 };
 
 // Splits "a,b,c" into its non-empty parts.

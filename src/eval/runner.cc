@@ -91,22 +91,24 @@ const char* MetricName(FamilyMetric m) {
   return m == FamilyMetric::kUngroundedness ? "ungroundedness" : "defect_rate";
 }
 
-// Iterates (item, target) pairs of the run: items in suite order, filtered by family and limited
-// per family, each paired with every target in column order.
-class UnitCursor {
+// Whether the run includes `family` (an empty selection means every family).
+bool Selected(const EvalOptions& options, const std::string& family) {
+  return options.families.empty() || std::find(options.families.begin(), options.families.end(),
+                                               family) != options.families.end();
+}
+
+// The run's items in suite order, filtered by family and limited per family.
+class SelectedItems {
  public:
-  UnitCursor(const Suite& suite, const EvalOptions& options, size_t targets)
-      : suite_(suite), options_(options), targets_(targets), cursor_(suite.NewCursor()) {}
+  SelectedItems(const Suite& suite, const EvalOptions& options)
+      : options_(options), cursor_(suite.NewCursor()) {}
 
   // Next item that passes the filters, or false at the end.
   Result<bool> NextItem(SeedItem* item) {
     for (;;) {
       BF_ASSIGN_OR_RETURN(bool more, cursor_->Next(item));
       if (!more) return false;
-      if (!options_.families.empty() &&
-          std::find(options_.families.begin(), options_.families.end(), item->family) ==
-              options_.families.end())
-        continue;
+      if (!Selected(options_, item->family)) continue;
       if (options_.limit_per_family > 0 && taken_[item->family]++ >= options_.limit_per_family)
         continue;
       return true;
@@ -114,9 +116,7 @@ class UnitCursor {
   }
 
  private:
-  const Suite& suite_;
   const EvalOptions& options_;
-  size_t targets_;
   std::unique_ptr<ItemCursor> cursor_;
   std::map<std::string, int64_t> taken_;
 };
@@ -125,7 +125,7 @@ Result<int64_t> CountUnits(const Suite& suite, const EvalOptions& options, size_
   if (options.families.empty() && options.limit_per_family == 0) {
     return suite.item_count() * static_cast<int64_t>(targets);
   }
-  UnitCursor cursor(suite, options, targets);
+  SelectedItems cursor(suite, options);
   SeedItem item;
   int64_t n = 0;
   for (;;) {
@@ -148,7 +148,7 @@ class Runner {
         progress_cb_(progress),
         stop_(stop),
         mailbox_(std::make_shared<Mailbox>()),
-        units_(suite, options, models.targets.size()) {}
+        units_(suite, options) {}
 
   Result<EvalResult> Run() {
     BF_RETURN_IF_ERROR(Validate());
@@ -217,11 +217,7 @@ class Runner {
     }
     bool needs_simulator = false;
     for (const Family& f : suite_.families()) {
-      if (!options_.families.empty() &&
-          std::find(options_.families.begin(), options_.families.end(), f.name) ==
-              options_.families.end())
-        continue;
-      if (f.mode == TurnMode::kMulti) needs_simulator = true;
+      if (Selected(options_, f.name) && f.mode == TurnMode::kMulti) needs_simulator = true;
     }
     for (const std::string& name : options_.families) {
       if (suite_.FindFamily(name) == nullptr) {
@@ -578,7 +574,7 @@ class Runner {
   const ProgressCallback& progress_cb_;
   const std::atomic<bool>* stop_;
   std::shared_ptr<Mailbox> mailbox_;
-  UnitCursor units_;
+  SelectedItems units_;
 
   RunRecord run_;
   EvalProgress progress_;
@@ -649,9 +645,7 @@ std::string RunConfigJson(const Suite& suite, const EvalModels& models,
   j["suite"] = {{"name", suite.name()}, {"hash", suite.content_hash()}};
   nlohmann::json families = nlohmann::json::array();
   for (const Family& f : suite.families()) {
-    if (!options.families.empty() && std::find(options.families.begin(), options.families.end(),
-                                               f.name) == options.families.end())
-      continue;
+    if (!Selected(options, f.name)) continue;
     families.push_back({{"name", f.name},
                         {"title", f.title},
                         {"metric", MetricName(f.metric)},
