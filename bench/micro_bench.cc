@@ -142,6 +142,29 @@ void BM_BuildJudgeMessages(benchmark::State& state) {
 }
 BENCHMARK(BM_BuildJudgeMessages)->Arg(1)->Arg(5);
 
+// The body of one judge request: the rubric, the instructions and the fenced conversation, as
+// JSON. Arg: conversation turns.
+void BM_BuildJudgeRequestBody(benchmark::State& state) {
+  const JudgeInput input = MakeJudgeInput(static_cast<int>(state.range(0)));
+  const Rubric* rubric = FindRubric(input.rubric);
+  if (rubric == nullptr) {
+    state.SkipWithError("no built-in rubric 'jailbreak'");
+    return;
+  }
+  const std::vector<Message> messages = BuildJudgeMessages(*rubric, input, JudgeNonce(input));
+  SamplingOptions sampling;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    Result<std::string> body = BuildChatRequestBody("bench-judge", messages, sampling, false);
+    if (!Check(state, body.status())) return;
+    bytes += static_cast<int64_t>(body->size());
+    benchmark::DoNotOptimize(body);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(bytes);
+}
+BENCHMARK(BM_BuildJudgeRequestBody)->Arg(1)->Arg(5);
+
 // --- Store ---
 
 // A store in a temporary file, removed (with its WAL files) when the benchmark ends.

@@ -113,7 +113,9 @@ ensure_node_tools() {
     tail -n 40 "$work/npm-install.log" >&2
     die "npm install failed (log: $work/npm-install.log)"
   }
-  [ -x "$node" ] && [ -f "$promptfoo_main" ] || die "npm install did not provide node and promptfoo"
+  if [ ! -x "$node" ] || [ ! -f "$promptfoo_main" ]; then
+    die "npm install did not provide node and promptfoo"
+  fi
 }
 
 # --- nginx -----------------------------------------------------------------------------------
@@ -207,8 +209,8 @@ stop_nginx() {
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_nginx() {
-  local attempt
-  for attempt in $(seq 20); do
+  local _
+  for _ in $(seq 20); do
     port=$((20000 + RANDOM % 30000))
     verify_port=$((port + 1))
     if port_in_use "$port" || port_in_use "$verify_port"; then continue; fi
@@ -255,19 +257,19 @@ wait_for_idle() {
 }
 
 # Runs a command under /usr/bin/time and appends one line to measurements.tsv:
-# scenario tool size rep wall_s peak_rss_kib busy_percent_before load1 exit_code
+# scenario tool size rep wall_s peak_rss_kib user_s sys_s busy_percent_before load1 exit_code
 measure() {  # scenario tool size rep log_file -- command...
   local scenario="$1" tool="$2" size="$3" rep="$4" logf="$5"
   shift 6
   wait_for_idle
   local load1 rc=0
   load1="$(cut -d' ' -f1 /proc/loadavg)"
-  /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >"$logf" 2>&1 || rc=$?
-  local wall rss
-  read -r wall rss < <(tail -n1 "$work/time.out")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$size" "$rep" "$wall" "$rss" \
-    "$last_busy" "$load1" "$rc" >>"$measurements"
-  log "$scenario $tool n=$size rep=$rep: ${wall}s, peak RSS ${rss} KiB (exit $rc, CPUs busy before ${last_busy}%)"
+  /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "$@" >"$logf" 2>&1 || rc=$?
+  local wall rss user sys
+  read -r wall rss user sys < <(tail -n1 "$work/time.out")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$size" "$rep" \
+    "$wall" "$rss" "$user" "$sys" "$last_busy" "$load1" "$rc" >>"$measurements"
+  log "$scenario $tool n=$size rep=$rep: ${wall}s, peak RSS ${rss} KiB, CPU ${user}s user + ${sys}s sys (exit $rc, CPUs busy before ${last_busy}%)"
   if [ "$rc" -ne 0 ]; then
     tail -n 20 "$logf" >&2
     die "$tool exited with $rc (log: $logf)"
@@ -346,6 +348,7 @@ verify() {
   "${promptfoo_cmd[@]}" >"$dir/promptfoo.log" 2>&1 || die "promptfoo failed (log: $dir/promptfoo.log)"
   expect_eq "promptfoo target requests" "$(count_requests /target/v1/chat/completions)" "$cases"
   expect_eq "promptfoo grader requests" "$(count_requests /grader/v1/chat/completions)" "$cases"
+  # shellcheck disable=SC2016  # JavaScript, not shell
   expect_eq "promptfoo passing results" "$("$node" -e '
     const out = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const rows = out.results.results;
@@ -372,6 +375,18 @@ verify() {
     "SELECT count(*) FROM turns WHERE role = 'assistant'")" $((5 * n))
 }
 
+# The commit the measured breakfix was built from, and whether the tree had local changes.
+source_revision() {
+  if [ -n "${BREAKFIX_BIN:-}" ]; then echo "given binary $BREAKFIX_BIN"; return; fi
+  local rev
+  rev="$(git -C "$root_dir" rev-parse --short HEAD 2>/dev/null)" || { echo unknown; return; }
+  if git -C "$root_dir" diff --quiet HEAD -- . ':!bench' 2>/dev/null; then
+    echo "$rev"
+  else
+    echo "$rev + uncommitted changes outside bench/"
+  fi
+}
+
 # --- Main ------------------------------------------------------------------------------------
 
 main() {
@@ -396,6 +411,9 @@ main() {
   if wants 1; then
     log "scenario 1: $cases single-turn cases, concurrency $concurrency, $reps repetitions"
     for rep in $(seq "$reps"); do
+      # What a run costs before its first case: start-up, suite load and item iteration.
+      breakfix_single "$base" 1 "$runs/s1-breakfix"
+      measure s1-fixed breakfix 1 "$rep" "$runs/s1-breakfix.log" -- "${breakfix_cmd[@]}"
       breakfix_single "$base" "$cases" "$runs/s1-breakfix"
       measure s1 breakfix "$cases" "$rep" "$runs/s1-breakfix.log" -- "${breakfix_cmd[@]}"
       promptfoo_single "$base" "$cases" "$runs/s1-promptfoo"
@@ -440,6 +458,7 @@ main() {
       "$node" "$promptfoo_main" --version 2>/dev/null | tail -n1 || echo none)" \
     --node-version "$([ -x "$node" ] && "$node" --version || echo none)" \
     --nginx-version "$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')" \
+    --source "$(source_revision)" \
     --cases "$cases" --concurrency "$concurrency" --conversations "$conversations"
 }
 

@@ -44,11 +44,11 @@ function readMeasurements(file) {
   text.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     const f = line.split('\t');
-    if (f.length !== 9) throw new Error(`${file}:${i + 1}: ${f.length} fields; expected 9`);
+    if (f.length !== 11) throw new Error(`${file}:${i + 1}: ${f.length} fields; expected 11`);
     rows.push({
       scenario: f[0], tool: f[1], size: Number(f[2]), rep: Number(f[3]), wall_s: Number(f[4]),
-      peak_rss_kib: Number(f[5]), cpu_busy_before_percent: Number(f[6]), load1: Number(f[7]),
-      exit_code: Number(f[8]),
+      peak_rss_kib: Number(f[5]), user_s: Number(f[6]), sys_s: Number(f[7]),
+      cpu_busy_before_percent: Number(f[8]), load1: Number(f[9]), exit_code: Number(f[10]),
     });
   });
   return rows;
@@ -62,6 +62,7 @@ function summarizeRuns(rows) {
     wall_s: round(median(rows.map((r) => r.wall_s)), 3),
     peak_rss_kib: median(rows.map((r) => r.peak_rss_kib)),
     peak_rss_mib: round(median(rows.map((r) => r.peak_rss_kib)) / 1024, 1),
+    cpu_s: round(median(rows.map((r) => r.user_s + r.sys_s)), 2),
     all_wall_s: rows.map((r) => r.wall_s),
     all_peak_rss_kib: rows.map((r) => r.peak_rss_kib),
     cpu_busy_before_percent: rows.map((r) => r.cpu_busy_before_percent),
@@ -112,6 +113,7 @@ function main() {
       promptfoo: args['promptfoo-version'] ?? null,
       node_for_promptfoo: args['node-version'] ?? null,
       nginx: args['nginx-version'] ?? null,
+      breakfix_source: args.source ?? null,
     },
     settings: { cases, concurrency: Number(args.concurrency), conversations },
     targets: [],
@@ -127,6 +129,8 @@ function main() {
     for (const [name, s] of [['breakfix', bf], ['promptfoo', pf]]) {
       if (s) s1[name] = { ...s, cases_per_s: round(cases / s.wall_s, 1) };
     }
+    const fixed = summarizeRuns(pick('s1-fixed', 'breakfix', 1));
+    if (fixed) s1.breakfix_one_case = fixed;
     if (bf && pf) {
       s1.speed_ratio = round(s1.breakfix.cases_per_s / s1.promptfoo.cases_per_s, 1);
       s1.rss_ratio = round(bf.peak_rss_kib / pf.peak_rss_kib, 3);
@@ -171,7 +175,7 @@ function main() {
       rss_max_over_min: round(spread, 3),
       cases_per_s_at_largest: bySize[bySize.length - 1].cases_per_s,
     };
-    target(`peak RSS max/min over ${sizes.join(', ')} cases`, round(spread, 3),
+    target(`peak RSS max/min, ${sizes[0]}..${sizes[sizes.length - 1]} cases`, round(spread, 3),
            `<= ${kMaxRssSpread}`, spread <= kMaxRssSpread);
   }
 
@@ -183,14 +187,19 @@ function main() {
 
 function printSummary(r, out) {
   const lines = [];
-  const row = (...cells) => lines.push(cells.map((c, i) => String(c ?? '-').padEnd(i ? 16 : 34)).join(''));
+  const row = (...cells) => lines.push(cells.map((c, i) => String(c ?? '-').padEnd(i ? 15 : 44)).join(''));
   lines.push(`machine: ${r.machine.nproc} CPUs, ${r.machine.cpu_model}; ${r.machine.date}`);
   const s1 = r.scenario1_single_turn;
   if (s1) {
     lines.push('', `Scenario 1: ${s1.cases} single-turn cases, concurrency ${r.settings.concurrency} (medians)`);
-    row('', 'wall s', 'cases/s', 'peak RSS MiB');
+    row('', 'wall s', 'cases/s', 'peak RSS MiB', 'CPU s');
     for (const name of ['breakfix', 'promptfoo']) {
-      if (s1[name]) row(name, s1[name].wall_s, s1[name].cases_per_s, s1[name].peak_rss_mib);
+      const t = s1[name];
+      if (t) row(name, t.wall_s, t.cases_per_s, t.peak_rss_mib, t.cpu_s);
+    }
+    if (s1.breakfix_one_case) {
+      const t = s1.breakfix_one_case;
+      row('breakfix, 1 case (fixed cost)', t.wall_s, '', t.peak_rss_mib, t.cpu_s);
     }
     if (s1.speed_ratio !== undefined) {
       row('breakfix / promptfoo', '', `${s1.speed_ratio}x`, `${s1.rss_ratio}x`);
@@ -199,15 +208,15 @@ function printSummary(r, out) {
   const s2 = r.scenario2_multi_turn;
   if (s2) {
     lines.push('', `Scenario 2: ${s2.conversations} conversations x 5 turns (median)`);
-    row('', 'wall s', 'turns/s', 'requests/s', 'peak RSS MiB');
+    row('', 'wall s', 'turns/s', 'requests/s', 'peak RSS MiB', 'CPU s');
     row('breakfix', s2.breakfix.wall_s, s2.breakfix.turns_per_s, s2.breakfix.requests_per_s,
-        s2.breakfix.peak_rss_mib);
+        s2.breakfix.peak_rss_mib, s2.breakfix.cpu_s);
   }
   const s3 = r.scenario3_memory_scaling;
   if (s3) {
     lines.push('', 'Scenario 3: breakfix peak RSS by run size (single-turn)');
-    row('cases', 'wall s', 'cases/s', 'peak RSS MiB');
-    for (const s of s3.sizes) row(s.cases, s.wall_s, s.cases_per_s, s.peak_rss_mib);
+    row('cases', 'wall s', 'cases/s', 'peak RSS MiB', 'CPU s');
+    for (const s of s3.sizes) row(s.cases, s.wall_s, s.cases_per_s, s.peak_rss_mib, s.cpu_s);
     row('max / min', '', '', `${s3.rss_max_over_min}x`);
   }
   if (r.micro) {

@@ -84,6 +84,11 @@ class Suite {
   // Number of items NewCursor() yields (computed at load time without materialising items).
   virtual int64_t item_count() const = 0;
   virtual std::unique_ptr<ItemCursor> NewCursor() const = 0;
+
+  // The same for one family: its item count (0 for an unknown name), and a cursor over just its
+  // items, in suite order, that renders nothing of the other families.
+  virtual int64_t family_item_count(const std::string& family) const = 0;
+  virtual std::unique_ptr<ItemCursor> NewFamilyCursor(const std::string& family) const = 0;
 };
 
 // Loads a suite by built-in name ("rai") or from a YAML file path. Relative paths inside the file

@@ -89,7 +89,9 @@ namespace {
 // its grids in order, then its imports in order.
 class SuiteCursor final : public ItemCursor {
  public:
-  explicit SuiteCursor(std::shared_ptr<const SuiteSpec> spec) : spec_(std::move(spec)) {}
+  // Walks families [first, end).
+  SuiteCursor(std::shared_ptr<const SuiteSpec> spec, size_t first, size_t end)
+      : spec_(std::move(spec)), family_(first), end_(end) {}
 
   Result<bool> Next(SeedItem* item) override {
     if (!error_.ok()) return error_;
@@ -102,7 +104,7 @@ class SuiteCursor final : public ItemCursor {
   enum class Phase { kItems, kGrids, kImports };
 
   Result<bool> Advance(SeedItem* item) {
-    while (family_ < spec_->families.size()) {
+    while (family_ < end_) {
       const FamilySpec& f = spec_->families[family_];
       switch (phase_) {
         case Phase::kItems:
@@ -189,6 +191,7 @@ class SuiteCursor final : public ItemCursor {
 
   std::shared_ptr<const SuiteSpec> spec_;
   size_t family_ = 0;
+  size_t end_ = 0;
   Phase phase_ = Phase::kItems;
   size_t source_ = 0;    // index of the current item, grid or import within the family
   int64_t offset_ = 0;   // position within the current grid or import
@@ -208,10 +211,26 @@ class SuiteImpl final : public Suite {
   const std::vector<Family>& families() const override { return spec_->public_families; }
   int64_t item_count() const override { return spec_->item_count; }
   std::unique_ptr<ItemCursor> NewCursor() const override {
-    return std::make_unique<SuiteCursor>(spec_);
+    return std::make_unique<SuiteCursor>(spec_, 0, spec_->families.size());
+  }
+  int64_t family_item_count(const std::string& family) const override {
+    const size_t i = FamilyIndex(family);
+    return i < spec_->families.size() ? spec_->families[i].item_count : 0;
+  }
+  std::unique_ptr<ItemCursor> NewFamilyCursor(const std::string& family) const override {
+    const size_t i = FamilyIndex(family);
+    if (i >= spec_->families.size()) return std::make_unique<SuiteCursor>(spec_, 0, 0);
+    return std::make_unique<SuiteCursor>(spec_, i, i + 1);
   }
 
  private:
+  size_t FamilyIndex(const std::string& family) const {
+    for (size_t i = 0; i < spec_->families.size(); ++i) {
+      if (spec_->families[i].family.name == family) return i;
+    }
+    return spec_->families.size();
+  }
+
   std::shared_ptr<const SuiteSpec> spec_;
 };
 

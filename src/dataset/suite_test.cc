@@ -113,6 +113,52 @@ families:
                                       "one/t/0004=r1", "one/t/0005=r2", "two/t/0000=only"}));
 }
 
+TEST(SuiteTest, FamilyCursorAndCountCoverOneFamilyOnly) {
+  ScratchDir dir;
+  dir.Write("rows.csv", "t\nr1\nr2\n");
+  auto suite = Parse(R"yaml(
+name: order
+families:
+  - name: one
+    rubric: jailbreak
+    templates:
+      t: {goal: "{{t}}"}
+    import:
+      - {file: rows.csv, category: c, columns: {t: t}}
+    items:
+      - {category: c, params: {t: i1}}
+  - name: two
+    rubric: jailbreak
+    templates:
+      t: {goal: "{{t}}"}
+    grids:
+      - {category: c, params: {t: [g1, g2, g3]}}
+)yaml",
+                     dir.path());
+  ASSERT_TRUE(suite.ok()) << suite.status().ToString();
+  EXPECT_EQ((*suite)->family_item_count("one"), 3);
+  EXPECT_EQ((*suite)->family_item_count("two"), 3);
+  EXPECT_EQ((*suite)->family_item_count("three"), 0);
+  for (const char* family : {"one", "two"}) {
+    auto cursor = (*suite)->NewFamilyCursor(family);
+    SeedItem item;
+    int n = 0;
+    while (true) {
+      auto r = cursor->Next(&item);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      if (!*r) break;
+      EXPECT_EQ(item.family, family);
+      ++n;
+    }
+    EXPECT_EQ(n, 3) << family;
+  }
+  auto none = (*suite)->NewFamilyCursor("three");
+  SeedItem item;
+  auto r = none->Next(&item);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+}
+
 TEST(SuiteTest, MultiTurnItemsGetGoalPersonaAndDefaultPersona) {
   auto suite = Parse(R"yaml(
 name: m

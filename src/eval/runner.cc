@@ -97,43 +97,53 @@ bool Selected(const EvalOptions& options, const std::string& family) {
                                                family) != options.families.end();
 }
 
-// The run's items in suite order, filtered by family and limited per family.
+// The run's items in suite order: the selected families one after the other, each cut at
+// limit_per_family. Families left out, and items past a limit, are never rendered.
 class SelectedItems {
  public:
   SelectedItems(const Suite& suite, const EvalOptions& options)
-      : options_(options), cursor_(suite.NewCursor()) {}
+      : suite_(suite), options_(options) {}
 
-  // Next item that passes the filters, or false at the end.
+  // Next item, or false at the end.
   Result<bool> NextItem(SeedItem* item) {
     for (;;) {
-      BF_ASSIGN_OR_RETURN(bool more, cursor_->Next(item));
-      if (!more) return false;
-      if (!Selected(options_, item->family)) continue;
-      if (options_.limit_per_family > 0 && taken_[item->family]++ >= options_.limit_per_family)
-        continue;
-      return true;
+      if (cursor_ == nullptr) {
+        while (family_ < suite_.families().size() &&
+               !Selected(options_, suite_.families()[family_].name)) {
+          ++family_;
+        }
+        if (family_ >= suite_.families().size()) return false;
+        cursor_ = suite_.NewFamilyCursor(suite_.families()[family_].name);
+        taken_ = 0;
+      }
+      if (options_.limit_per_family == 0 || taken_ < options_.limit_per_family) {
+        BF_ASSIGN_OR_RETURN(bool more, cursor_->Next(item));
+        if (more) {
+          ++taken_;
+          return true;
+        }
+      }
+      cursor_.reset();
+      ++family_;
     }
   }
 
  private:
+  const Suite& suite_;
   const EvalOptions& options_;
+  size_t family_ = 0;
   std::unique_ptr<ItemCursor> cursor_;
-  std::map<std::string, int64_t> taken_;
+  int64_t taken_ = 0;
 };
 
-Result<int64_t> CountUnits(const Suite& suite, const EvalOptions& options, size_t targets) {
-  if (options.families.empty() && options.limit_per_family == 0) {
-    return suite.item_count() * static_cast<int64_t>(targets);
+int64_t CountUnits(const Suite& suite, const EvalOptions& options, size_t targets) {
+  int64_t items = 0;
+  for (const Family& f : suite.families()) {
+    if (!Selected(options, f.name)) continue;
+    const int64_t n = suite.family_item_count(f.name);
+    items += options.limit_per_family > 0 ? std::min(n, options.limit_per_family) : n;
   }
-  SelectedItems cursor(suite, options);
-  SeedItem item;
-  int64_t n = 0;
-  for (;;) {
-    BF_ASSIGN_OR_RETURN(bool more, cursor.NextItem(&item));
-    if (!more) break;
-    ++n;
-  }
-  return n * static_cast<int64_t>(targets);
+  return items * static_cast<int64_t>(targets);
 }
 
 class Runner {
@@ -152,7 +162,7 @@ class Runner {
 
   Result<EvalResult> Run() {
     BF_RETURN_IF_ERROR(Validate());
-    BF_ASSIGN_OR_RETURN(progress_.total, CountUnits(suite_, options_, models_.targets.size()));
+    progress_.total = CountUnits(suite_, options_, models_.targets.size());
     BF_ASSIGN_OR_RETURN(run_, store_->BeginRun(MakeRunRecord()));
     if (run_.status != RunStatus::kRunning) {
       BF_RETURN_IF_ERROR(store_->SetRunStatus(run_.id, RunStatus::kRunning));

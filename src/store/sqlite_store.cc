@@ -84,14 +84,17 @@ constexpr char kForEachResultSql[] =
     "LEFT JOIN annotations AS a ON a.key = u.annotation_key "
     "WHERE u.run_id = ?1 ORDER BY u.id";
 
-// The IN set holds the run's keys; each is looked up in model_calls_by_unit.
+// Every model call of the run's units, streamed: for each unit (in run order), its calls found
+// through model_calls_by_unit. No sort and no temporary set of keys, so memory stays flat however
+// large the run; the sums are taken in C++.
 constexpr char kUsageByRoleSql[] =
-    "SELECT m.role, count(*), total(m.ok = 0), total(m.prompt_tokens), "
-    "  total(m.completion_tokens), total(m.latency_ms) "
-    "FROM model_calls AS m "
-    "WHERE m.unit_key IN (SELECT conversation_key FROM run_units WHERE run_id = ?1 "
-    "                     UNION ALL SELECT annotation_key FROM run_units WHERE run_id = ?1) "
-    "GROUP BY m.role ORDER BY m.role";
+    "SELECT m.role, m.ok, m.prompt_tokens, m.completion_tokens, m.latency_ms "
+    "FROM run_units AS u JOIN model_calls AS m ON m.unit_key = u.conversation_key "
+    "WHERE u.run_id = ?1 "
+    "UNION ALL "
+    "SELECT m.role, m.ok, m.prompt_tokens, m.completion_tokens, m.latency_ms "
+    "FROM run_units AS u JOIN model_calls AS m ON m.unit_key = u.annotation_key "
+    "WHERE u.run_id = ?1";
 
 class SqliteStore final : public Store {
  public:
@@ -573,12 +576,11 @@ class SqliteStore final : public Store {
       BF_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
       RoleUsage& u = usage[s.Text(0)];
-      u.calls = s.Int(1);
-      // total() sums in floating point (it never overflows); integer counts fit exactly.
-      u.failed_calls = static_cast<int64_t>(s.Double(2));
-      u.usage.prompt_tokens = static_cast<int64_t>(s.Double(3));
-      u.usage.completion_tokens = static_cast<int64_t>(s.Double(4));
-      u.latency_ms_total = s.Double(5);
+      ++u.calls;
+      if (s.Int(1) == 0) ++u.failed_calls;
+      u.usage.prompt_tokens += s.Int(2);
+      u.usage.completion_tokens += s.Int(3);
+      u.latency_ms_total += s.Double(4);
     }
     return usage;
   }
