@@ -83,8 +83,21 @@ std::string Snippet(std::string_view body) {
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
+  out.reserve(out.size() + text.size() + 2);
   size_t i = 0;
   while (i < text.size()) {
+    // Copy the run of bytes that need no escaping in one go: most text is plain ASCII.
+    size_t run = i;
+    while (run < text.size()) {
+      const auto b = static_cast<unsigned char>(text[run]);
+      if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       size_t len = Utf8SequenceLength(text, i);

@@ -689,7 +689,8 @@ Status Configure(sqlite3* db, const std::string& path, const StoreOptions& optio
   int64_t cache_kib = options.cache_size_kib > 0 ? options.cache_size_kib : 2048;
   std::string pragmas =
       "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-      "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -" +
+      "PRAGMA journal_size_limit = 67108864; PRAGMA wal_autocheckpoint = 8192; "
+      "PRAGMA cache_size = -" +
       std::to_string(cache_kib) + ";";
   return store::ExecSql(db, pragmas.c_str(), "configure connection", path);
 }
