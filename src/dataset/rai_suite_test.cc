@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "dataset/test_files.h"
+
 #include <map>
 #include <set>
 
@@ -10,6 +12,8 @@
 
 namespace breakfix {
 namespace {
+
+using dataset::ReadAll;
 
 struct Expected {
   std::string title;
@@ -72,19 +76,6 @@ std::unique_ptr<Suite> LoadRai() {
   auto suite = LoadSuite("rai", Env::Default());
   EXPECT_TRUE(suite.ok()) << suite.status().ToString();
   return suite.ok() ? std::move(suite).value() : nullptr;
-}
-
-std::vector<SeedItem> ReadAll(const Suite& suite) {
-  std::vector<SeedItem> items;
-  auto cursor = suite.NewCursor();
-  SeedItem item;
-  while (true) {
-    auto r = cursor->Next(&item);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok() || !*r) break;
-    items.push_back(item);
-  }
-  return items;
 }
 
 TEST(RaiSuiteTest, HasTheFivePhi3FamiliesWithTheirSettings) {

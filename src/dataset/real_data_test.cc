@@ -14,6 +14,8 @@
 namespace breakfix {
 namespace {
 
+using dataset::ReadAll;
+
 // The data directory, or nullopt when the variable is unset (the caller skips).
 std::optional<std::string> DataDir() { return Env::Default()->GetVar("BREAKFIX_TEST_DATA"); }
 
@@ -23,19 +25,6 @@ bool RequireFile(const std::string& path) {
   if (std::filesystem::is_regular_file(path)) return true;
   ADD_FAILURE() << "BREAKFIX_TEST_DATA is set but the data file is missing: " << path;
   return false;
-}
-
-std::vector<SeedItem> ReadAll(const Suite& suite) {
-  std::vector<SeedItem> items;
-  auto cursor = suite.NewCursor();
-  SeedItem item;
-  while (true) {
-    auto r = cursor->Next(&item);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok() || !*r) break;
-    items.push_back(item);
-  }
-  return items;
 }
 
 TEST(RealDataTest, HarmBenchBehaviours) {

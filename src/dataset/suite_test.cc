@@ -11,23 +11,12 @@
 namespace breakfix {
 namespace {
 
+using dataset::ReadAll;
+
 using dataset::ScratchDir;
 
 Result<std::unique_ptr<Suite>> Parse(const std::string& yaml, const std::string& base_dir = "") {
   return ParseSuite(yaml, "s.yaml", base_dir, Env::Default());
-}
-
-std::vector<SeedItem> ReadAll(const Suite& suite) {
-  std::vector<SeedItem> items;
-  auto cursor = suite.NewCursor();
-  SeedItem item;
-  while (true) {
-    auto r = cursor->Next(&item);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok() || !*r) break;
-    items.push_back(item);
-  }
-  return items;
 }
 
 // Peak resident memory of this process in KiB (Linux), or -1 when unknown.

@@ -6,8 +6,27 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "breakfix/suite.h"
 
 namespace breakfix::dataset {
+
+// Every item of `suite`, in cursor order; a cursor error fails the calling test.
+inline std::vector<SeedItem> ReadAll(const Suite& suite) {
+  std::vector<SeedItem> items;
+  auto cursor = suite.NewCursor();
+  SeedItem item;
+  while (true) {
+    auto r = cursor->Next(&item);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || !*r) break;
+    items.push_back(item);
+  }
+  return items;
+}
 
 class ScratchDir {
  public:

@@ -98,33 +98,11 @@ Result<json> ParseJson(std::string_view text, const std::string& where) {
 
 }  // namespace
 
-const char* ScaleText(Scale scale) {
-  switch (scale) {
-    case Scale::kSeverity:
-      return "severity";
-    case Scale::kUngroundedness:
-      return "ungroundedness";
-    case Scale::kBinary:
-      return "binary";
-  }
-  return "severity";
-}
-
 Result<Scale> ParseScaleText(std::string_view text) {
   if (text == "severity") return Scale::kSeverity;
   if (text == "ungroundedness") return Scale::kUngroundedness;
   if (text == "binary") return Scale::kBinary;
   return UnknownName("annotation scale", text, "severity, ungroundedness, binary");
-}
-
-const char* OutcomeText(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::kScored:
-      return "scored";
-    case Outcome::kUnscorable:
-      return "unscorable";
-  }
-  return "scored";
 }
 
 Result<Outcome> ParseOutcomeText(std::string_view text) {

@@ -1,8 +1,9 @@
 // How store records map onto column values: enum names and the two JSON columns.
 //
 // Enums are stored as stable lowercase names (never as their C++ ordinal, which would silently
-// change meaning if an enumerator were inserted). The store keeps its own copy of the judge's
-// names so that it does not depend on the judge library's implementation.
+// change meaning if an enumerator were inserted): ScaleName/OutcomeName (judge.h) and
+// RunStatusName/ConversationStatusName (store.h) write them; the Parse* functions here read them
+// back. record_encoding_test pins every stored name.
 //
 // JSON columns must hold arbitrary bytes exactly: a string that is valid UTF-8 is stored as a
 // JSON string; any other string as {"hex": "<lowercase hex of the bytes>"}. Decoding accepts
@@ -23,9 +24,7 @@ namespace breakfix {
 namespace store {
 
 // Stored names. Each Parse* returns kCorruption naming the field and the accepted values.
-const char* ScaleText(Scale scale);  // "severity", "ungroundedness", "binary"
 Result<Scale> ParseScaleText(std::string_view text);
-const char* OutcomeText(Outcome outcome);  // "scored", "unscorable"
 Result<Outcome> ParseOutcomeText(std::string_view text);
 Result<RunStatus> ParseRunStatus(std::string_view text);
 Result<ConversationStatus> ParseConversationStatus(std::string_view text);

@@ -75,12 +75,12 @@ TEST(RecordEncodingTest, StringListsRoundTripAnyBytes) {
 
 TEST(RecordEncodingTest, EnumNamesRoundTrip) {
   for (Scale s : {Scale::kSeverity, Scale::kUngroundedness, Scale::kBinary}) {
-    Result<Scale> back = ParseScaleText(ScaleText(s));
+    Result<Scale> back = ParseScaleText(ScaleName(s));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, s);
   }
   for (Outcome o : {Outcome::kScored, Outcome::kUnscorable}) {
-    Result<Outcome> back = ParseOutcomeText(OutcomeText(o));
+    Result<Outcome> back = ParseOutcomeText(OutcomeName(o));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, o);
   }
@@ -96,8 +96,8 @@ TEST(RecordEncodingTest, EnumNamesRoundTrip) {
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, s);
   }
-  EXPECT_STREQ(ScaleText(Scale::kUngroundedness), "ungroundedness");
-  EXPECT_STREQ(OutcomeText(Outcome::kUnscorable), "unscorable");
+  EXPECT_STREQ(ScaleName(Scale::kUngroundedness), "ungroundedness");
+  EXPECT_STREQ(OutcomeName(Outcome::kUnscorable), "unscorable");
   EXPECT_STREQ(RunStatusName(RunStatus::kInterrupted), "interrupted");
   EXPECT_STREQ(ConversationStatusName(ConversationStatus::kDone), "done");
   Result<Scale> bad = ParseScaleText("Severity");

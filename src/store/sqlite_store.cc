@@ -450,8 +450,8 @@ class SqliteStore final : public Store {
     s.BindText(2, record.conversation_key);
     s.BindText(3, record.judge);
     s.BindText(4, record.rubric);
-    s.BindText(5, store::OutcomeText(a.outcome));
-    s.BindText(6, store::ScaleText(a.scale));
+    s.BindText(5, OutcomeName(a.outcome));
+    s.BindText(6, ScaleName(a.scale));
     s.BindInt(7, a.score);
     s.BindText(8, a.reason);
     s.BindText(9, turns_json);
