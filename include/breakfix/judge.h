@@ -89,6 +89,9 @@ class Judge {
   // Result is an error only when the judge could not be asked at all (HTTP failure after retries);
   // an answer that never parsed is an Annotation with outcome kUnscorable.
   virtual void Annotate(JudgeInput input, AnnotationCallback done) = 0;
+
+  // Blocking convenience wrapper around Annotate(). Do not call it from a model callback.
+  Result<Annotation> AnnotateSync(JudgeInput input);
 };
 
 struct LlmJudgeOptions {

@@ -1,8 +1,6 @@
 #include "breakfix/chat_model.h"
 
-#include <condition_variable>
-#include <mutex>
-#include <optional>
+#include "core/blocking_call.h"
 
 namespace breakfix {
 
@@ -27,17 +25,8 @@ Result<Role> ParseRole(const std::string& name) {
 }
 
 Result<ChatResponse> ChatModel::ChatSync(ChatRequest request) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<ChatResponse>> out;
-  Chat(std::move(request), [&](Result<ChatResponse> r) {
-    std::lock_guard<std::mutex> lock(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
-  return std::move(*out);
+  return BlockingCall<ChatResponse>(
+      [&](ChatCallback done) { Chat(std::move(request), std::move(done)); });
 }
 
 }  // namespace breakfix

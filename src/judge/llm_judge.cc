@@ -8,6 +8,7 @@
 
 #include "breakfix/hash.h"
 #include "breakfix/judge.h"
+#include "core/blocking_call.h"
 #include "judge/judge_prompt.h"
 
 namespace breakfix {
@@ -145,6 +146,11 @@ class LlmJudge final : public Judge {
 
 std::unique_ptr<Judge> NewLlmJudge(ChatModel* model, const LlmJudgeOptions& options) {
   return std::make_unique<LlmJudge>(model, options);
+}
+
+Result<Annotation> Judge::AnnotateSync(JudgeInput input) {
+  return BlockingCall<Annotation>(
+      [&](AnnotationCallback done) { Annotate(std::move(input), std::move(done)); });
 }
 
 }  // namespace breakfix

@@ -89,17 +89,7 @@ class ScriptedModel final : public ChatModel {
 };
 
 Result<Annotation> AnnotateSync(Judge& judge, JudgeInput input) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<Annotation>> out;
-  judge.Annotate(std::move(input), [&](Result<Annotation> r) {
-    std::lock_guard<std::mutex> lock(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
-  return std::move(*out);
+  return judge.AnnotateSync(std::move(input));
 }
 
 JudgeInput Input(const std::string& rubric = "violence", int assistant_turns = 2) {
