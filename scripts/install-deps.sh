@@ -7,12 +7,16 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libtorch-dev libopenblas0-pthread libsentencepiece-dev
+  libtorch-dev libopenblas0-pthread libcpp-httplib-dev
   sqlite3 curl
 )
 if [ "${BREAKFIX_BENCH_DEPS:-0}" = 1 ]; then
-  packages+=(nginx-light nodejs npm)
+  packages+=(nginx-light)
 fi
+# Node.js runs the OpenAI Node SDK test. Machines that already have node and npm (possibly from
+# another source than Debian, whose nodejs package conflicts with Debian's npm) keep them.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 "$(dirname "$0")/build.sh"
+# The OpenAI Node SDK used by the serve end-to-end test (pinned in tests/node/package-lock.json).
+if [ ! -d tests/node/node_modules/openai ]; then
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+fi
 if [ -z "${BREAKFIX_TEST_DATA:-}" ] && [ -d ../shared/data ]; then
   BREAKFIX_TEST_DATA="$(cd ../shared/data && pwd)"
   export BREAKFIX_TEST_DATA

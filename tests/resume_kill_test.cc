@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -130,7 +131,19 @@ TEST_F(ResumeTest, RepeatedSigkillThenResumeEqualsAnUninterruptedRun) {
 
 TEST_F(ResumeTest, CtrlCFinishesInFlightWorkMarksInterruptedAndResumes) {
   pid_t pid = StartCli(Args(dir_ / "runs.db"), dir_ / "i.out", dir_ / "i.err");
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Signal only once the run has begun (its record is in the store): before that, the process is
+  // still starting and has no handler yet.
+  for (int i = 0; i < 2000; ++i) {
+    if (std::filesystem::exists(dir_ / "runs.db")) {
+      auto store = Store::OpenSqlite(dir_ / "runs.db");
+      if (store.ok()) {
+        auto runs = (*store)->ListRuns();
+        if (runs.ok() && !runs->empty()) break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ::kill(pid, SIGINT);
   CliResult interrupted = WaitCli(pid, dir_ / "i.out", dir_ / "i.err");
   if (interrupted.exit_code == 0) GTEST_SKIP() << "the run finished before the signal arrived";

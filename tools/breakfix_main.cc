@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   commands["compare"] = AddCompareCommand(app);
   commands["runs"] = AddRunsCommand(app);
   commands["suite"] = AddSuiteCommand(app);
+  commands["serve"] = AddServeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,9 +1,14 @@
 #include "cli_common.h"
 
+#include "engine_plugin.h"
+
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace breakfix::cli {
 
@@ -34,17 +39,95 @@ std::vector<std::string> SplitList(const std::string& text) {
   return out;
 }
 
+bool IsLocalSpec(const std::string& spec) { return spec.rfind(kLocalSpecPrefix, 0) == 0; }
+
+namespace {
+
+Result<int> LocalSpecInt(const std::string& key, const std::string& value, int min, int max) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < min ||
+      v > max) {
+    return Status::InvalidArgument("local model spec key \"" + key + "\": expected an integer " +
+                                   std::to_string(min) + ".." + std::to_string(max) + ", got \"" +
+                                   value + "\"");
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<LocalModelSpec> ParseLocalSpec(const std::string& spec) {
+  constexpr const char* kKeys = "name, chat_template, max_batch, context_length, threads";
+  if (!IsLocalSpec(spec)) {
+    return Status::InvalidArgument("\"" + spec + "\" is not a local model spec (local:PATH)");
+  }
+  std::vector<std::string> parts;
+  const std::string body = spec.substr(std::strlen(kLocalSpecPrefix));
+  size_t start = 0;
+  while (true) {
+    const size_t comma = body.find(',', start);
+    parts.push_back(body.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  LocalModelSpec out;
+  out.path = parts[0];
+  if (out.path.empty()) {
+    return Status::InvalidArgument("local model spec \"" + spec +
+                                   "\": no path (expected local:PATH to a .gguf file or a "
+                                   "Hugging Face model directory)");
+  }
+  std::set<std::string> seen;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("local model spec: \"" + part +
+                                     "\" is not key=value; keys: " + kKeys);
+    }
+    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (!seen.insert(key).second) {
+      return Status::InvalidArgument("local model spec: key \"" + key + "\" is given twice");
+    }
+    if (key == "name") {
+      out.name = value;
+    } else if (key == "chat_template") {
+      out.engine.chat_template = value;  // the engine checks the name when it loads
+    } else if (key == "max_batch") {
+      BF_ASSIGN_OR_RETURN(out.engine.max_batch, LocalSpecInt(key, value, 1, 1024));
+    } else if (key == "context_length") {
+      BF_ASSIGN_OR_RETURN(out.engine.context_length, LocalSpecInt(key, value, 0, 1 << 20));
+    } else if (key == "threads") {
+      BF_ASSIGN_OR_RETURN(out.engine.threads, LocalSpecInt(key, value, 1, 1024));
+    } else {
+      return Status::InvalidArgument("local model spec: unknown key \"" + key +
+                                     "\"; keys: " + kKeys);
+    }
+  }
+  return out;
+}
+
 Result<EndpointOptions> ResolveEndpoint(const std::string& spec, const ModelTable& table,
                                         const std::string& default_name) {
   auto it = table.find(spec);
   if (it != table.end()) return it->second;
+  if (IsLocalSpec(spec)) {
+    BF_ASSIGN_OR_RETURN(LocalModelSpec local, ParseLocalSpec(spec));
+    EndpointOptions options;
+    options.name = local.name.empty() ? default_name : local.name;
+    options.base_url = spec;
+    return options;
+  }
   if (spec.find('=') == std::string::npos && spec.find("://") == std::string::npos) {
     std::string known;
     for (const auto& [name, opts] : table) known += (known.empty() ? "" : ", ") + name;
     return Status::InvalidArgument(
         "model \"" + spec + "\" is neither a name from the configuration's models" +
         (known.empty() ? std::string() : " (" + known + ")") +
-        " nor an endpoint spec like url=http://127.0.0.1:8000/v1,model=NAME");
+        " nor an endpoint spec like url=http://127.0.0.1:8000/v1,model=NAME (or local:PATH for a "
+        "model file run in-process)");
   }
   BF_ASSIGN_OR_RETURN(EndpointOptions options, ParseEndpointSpec(spec));
   if (options.name.empty()) options.name = default_name;
@@ -58,13 +141,52 @@ Result<std::unique_ptr<ModelSet>> ModelSet::Create(Env* env) {
 }
 
 ModelSet::~ModelSet() {
-  // Judges use models, models use the client: tear down in that order.
+  // Judges use models, models use the client and the engines: tear down in that order.
   judges_.clear();
   models_.clear();
+  engines_.clear();
   client_.reset();
 }
 
+Result<std::shared_ptr<Engine>> ModelSet::LocalEngine(const LocalModelSpec& spec) {
+  std::error_code ec;
+  std::string key = std::filesystem::weakly_canonical(spec.path, ec).string();
+  if (ec || key.empty()) key = spec.path;
+  auto it = engines_.find(key);
+  if (it != engines_.end()) {
+    const EngineOptions& have = it->second.options;
+    const EngineOptions& want = spec.engine;
+    if (have.chat_template != want.chat_template || have.max_batch != want.max_batch ||
+        have.context_length != want.context_length || have.threads != want.threads) {
+      return Status::InvalidArgument(
+          "local:" + spec.path + " is already loaded with other engine settings (chat_template=" +
+          (have.chat_template.empty() ? "detected" : have.chat_template) +
+          ", max_batch=" + std::to_string(have.max_batch) + ", context_length=" +
+          std::to_string(have.context_length) + ", threads=" + std::to_string(have.threads) +
+          "); one model file is loaded once, so give every role the same settings");
+    }
+    return it->second.engine;
+  }
+  auto engine = LoadEngineViaPlugin(spec.path, spec.engine);
+  if (!engine.ok()) {
+    // The user named the file: a missing one is an input error like a bad flag.
+    const Status& s = engine.status();
+    return Status(s.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : s.code(),
+                  s.message());
+  }
+  std::shared_ptr<Engine> shared = std::move(engine).value();
+  engines_[key] = LoadedEngine{spec.engine, shared};
+  return shared;
+}
+
 Result<ChatModel*> ModelSet::AddModel(const EndpointOptions& options) {
+  if (IsLocalSpec(options.base_url)) {
+    BF_ASSIGN_OR_RETURN(LocalModelSpec spec, ParseLocalSpec(options.base_url));
+    BF_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, LocalEngine(spec));
+    BF_ASSIGN_OR_RETURN(auto model, NewLocalChatModelViaPlugin(std::move(engine), options.name));
+    models_.push_back(std::move(model));
+    return models_.back().get();
+  }
   BF_ASSIGN_OR_RETURN(auto model, client_->NewChatModel(options));
   models_.push_back(std::move(model));
   return models_.back().get();
@@ -85,6 +207,9 @@ Result<Judge*> ModelSet::AddJudge(const std::string& spec, const ModelTable& tab
 
 void ModelSet::CancelAll() {
   if (client_) client_->CancelAll();
+  // An engine cannot cancel one caller's work wholesale; shutting it down cancels everything
+  // and returns after the last callback.
+  for (auto& [path, loaded] : engines_) loaded.engine->Shutdown(/*finish_in_flight=*/false);
 }
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& path, bool create) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "breakfix/engine.h"
 #include "breakfix/eval.h"
 #include "breakfix/judge.h"
 #include "breakfix/openai_client.h"
@@ -37,28 +38,55 @@ CommandFn AddReportCommand(CLI::App& app);
 CommandFn AddCompareCommand(CLI::App& app);
 CommandFn AddRunsCommand(CLI::App& app);
 CommandFn AddSuiteCommand(CLI::App& app);
+CommandFn AddServeCommand(CLI::App& app);
 
 // Models described in a configuration file's `models:` map, by name.
 using ModelTable = std::map<std::string, EndpointOptions>;
 
-// Resolves a model spec: a name from `table`, or an inline spec (see ParseEndpointSpec).
-// `default_name` names an inline spec that gives no name=.
+// An in-process model: "local:PATH[,key=value...]" where PATH is a .gguf file or a Hugging Face
+// model directory. Keys: name (display name), chat_template (a built-in template name instead of
+// the detected one), max_batch, context_length, threads (see EngineOptions for each default).
+struct LocalModelSpec {
+  std::string path;
+  std::string name;  // "" = the role's default name
+  EngineOptions engine;
+};
+inline constexpr char kLocalSpecPrefix[] = "local:";
+bool IsLocalSpec(const std::string& spec);
+// Errors name the key and what was expected.
+Result<LocalModelSpec> ParseLocalSpec(const std::string& spec);
+
+// Resolves a model spec: a name from `table`, a local spec (see ParseLocalSpec), or an inline
+// endpoint spec (see ParseEndpointSpec). `default_name` names a spec that gives no name=.
+// A local spec comes back with the whole spec in `base_url` (it starts with "local:"), which
+// ModelSet::AddModel recognises.
 Result<EndpointOptions> ResolveEndpoint(const std::string& spec, const ModelTable& table,
                                         const std::string& default_name);
 
-// Owns the HTTP client and every model and judge built for a command.
+// Owns the HTTP client, the local engines and every model and judge built for a command.
+// Each local model file is loaded once and shared by every role that names it.
 class ModelSet {
  public:
   static Result<std::unique_ptr<ModelSet>> Create(Env* env);
   ~ModelSet();
+  // An HTTP endpoint, or a local model when options.base_url is a local spec.
   Result<ChatModel*> AddModel(const EndpointOptions& options);
   // "refusal" gives the refusal-prefix judge; anything else an LLM judge on that endpoint.
   Result<Judge*> AddJudge(const std::string& spec, const ModelTable& table);
   HttpClient* client() { return client_.get(); }
+  // Cancels every queued and in-flight call; returns when no callback can arrive any more.
+  // Local engines are shut down (their models fail later calls).
   void CancelAll();
 
  private:
+  struct LoadedEngine {
+    EngineOptions options;
+    std::shared_ptr<Engine> engine;
+  };
+  Result<std::shared_ptr<Engine>> LocalEngine(const LocalModelSpec& spec);
+
   std::unique_ptr<HttpClient> client_;
+  std::map<std::string, LoadedEngine> engines_;  // by canonical path
   std::vector<std::unique_ptr<ChatModel>> models_;
   std::vector<std::unique_ptr<Judge>> judges_;
 };

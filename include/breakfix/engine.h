@@ -56,8 +56,9 @@ class Tokenizer {
   virtual bool IsSpecial(int32_t id) const = 0;
   // Whether the model's configuration asks for BOS at the start of a prompt.
   virtual bool add_bos_default() const = 0;
-  // "spm" (SentencePiece-style, from GGUF scores), "sentencepiece" (tokenizer.model via
-  // libsentencepiece), "bpe" (byte-level BPE from tokenizer.json or GGUF "gpt2").
+  // "spm" (SentencePiece-style, from GGUF scores), "sentencepiece" (a tokenizer.model read by
+  // breakfix's own ModelProto reader: Debian's libsentencepiece bundles a protobuf that cannot
+  // share a process with libtorch's), "bpe" (byte-level BPE from tokenizer.json or GGUF "gpt2").
   virtual const std::string& kind() const = 0;
 };
 
@@ -125,6 +126,7 @@ struct EngineInfo {
   int context_length = 0;
   int vocab_size = 0;
   ChatTemplateKind chat_template = ChatTemplateKind::kChatML;
+  std::string content_hash;    // SHA-256 of the weight files (first 16 hex)
   std::string description;     // one line for logs and /v1/models
 };
 

@@ -24,7 +24,7 @@ struct LoadedTokenizer {
 Result<LoadedTokenizer> TokenizerFromGguf(const GgufFile& gguf);
 
 // From a Hugging Face directory: tokenizer.json (BPE or SentencePiece-converted) when present,
-// else tokenizer.model through libsentencepiece; special tokens and chat template from
+// else tokenizer.model (read by sentencepiece_tokenizer.cc); special tokens and chat template from
 // tokenizer_config.json.
 Result<LoadedTokenizer> TokenizerFromHfDir(const std::string& dir);
 

@@ -1,0 +1,31 @@
+// The engine plugin's entry point. libbreakfix-engine.so exports one C function,
+// breakfix_engine_plugin_v1(), returning this table; the CLI resolves it with dlsym() (see
+// tools/engine_plugin.cc), so the main binary does not link libtorch.
+#ifndef BREAKFIX_ENGINE_PLUGIN_API_H_
+#define BREAKFIX_ENGINE_PLUGIN_API_H_
+
+#include <memory>
+#include <string>
+
+#include "breakfix/engine.h"
+
+namespace breakfix {
+
+// Both sides are built from the same sources by the same compiler; the version string guards
+// against a stale plugin from another build.
+struct EnginePluginApi {
+  const char* breakfix_version;
+  Result<std::unique_ptr<Engine>> (*load_engine)(const std::string& path,
+                                                 const EngineOptions& options);
+  std::unique_ptr<ChatModel> (*new_local_chat_model)(std::shared_ptr<Engine> engine,
+                                                     std::string name);
+  const char* (*chat_template_name)(ChatTemplateKind kind);
+};
+
+inline constexpr const char* kEnginePluginSymbol = "breakfix_engine_plugin_v1";
+
+}  // namespace breakfix
+
+extern "C" const breakfix::EnginePluginApi* breakfix_engine_plugin_v1();
+
+#endif  // BREAKFIX_ENGINE_PLUGIN_API_H_

@@ -1,0 +1,26 @@
+// Access to the in-process engine from the CLI through the libbreakfix-engine.so plugin.
+#ifndef BREAKFIX_TOOLS_ENGINE_PLUGIN_H_
+#define BREAKFIX_TOOLS_ENGINE_PLUGIN_H_
+
+#include <memory>
+#include <string>
+
+#include "breakfix/engine.h"
+#include "engine/plugin_api.h"
+
+namespace breakfix::cli {
+
+// The plugin's table, loaded on first use: $BREAKFIX_ENGINE_PLUGIN, else libbreakfix-engine.so
+// next to the breakfix executable, else ../lib/breakfix/ relative to it (an installed layout).
+// The error says where it looked and why loading failed.
+Result<const EnginePluginApi*> EnginePlugin();
+
+// LoadEngine / NewLocalChatModel through the plugin.
+Result<std::unique_ptr<Engine>> LoadEngineViaPlugin(const std::string& path,
+                                                    const EngineOptions& options);
+Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<Engine> engine,
+                                                             std::string name);
+
+}  // namespace breakfix::cli
+
+#endif  // BREAKFIX_TOOLS_ENGINE_PLUGIN_H_
