@@ -80,11 +80,16 @@ Result<std::vector<std::string>> StringList(const YAML::Node& node, const std::s
 Result<EndpointOptions> ModelFromYaml(const std::string& name, const YAML::Node& node,
                                       const std::string& file) {
   std::string spec;
+  std::string local_path;  // a map with `local: PATH` describes an in-process model
   if (node.IsScalar()) {
     spec = node.Scalar();
   } else if (node.IsMap()) {
     for (const auto& kv : node) {
       const std::string key = kv.first.as<std::string>();
+      if (key == "local") {
+        BF_ASSIGN_OR_RETURN(local_path, Scalar<std::string>(kv.second, file, key, "a model path"));
+        continue;
+      }
       if (key == "headers" && kv.second.IsMap()) {
         for (const auto& h : kv.second) {
           spec += (spec.empty() ? "" : ",") + std::string("header.") + h.first.as<std::string>() +
@@ -103,7 +108,8 @@ Result<EndpointOptions> ModelFromYaml(const std::string& name, const YAML::Node&
     return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
                                    "\" must be a map (url, model, key_env, ...) or a spec string");
   }
-  auto parsed = ParseEndpointSpec(spec);
+  if (!local_path.empty()) spec = std::string(kLocalSpecPrefix) + local_path + (spec.empty() ? "" : "," + spec);
+  auto parsed = IsLocalSpec(spec) ? ResolveEndpoint(spec, {}, name) : ParseEndpointSpec(spec);
   if (!parsed.ok()) {
     return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
                                    "\": " + parsed.status().message());
@@ -326,7 +332,7 @@ CommandFn AddEvalCommand(CLI::App& app) {
   cmd->add_option("--suite", flags->suite, "Built-in suite name or suite YAML path")
       ->capture_default_str();
   cmd->add_option("--target", flags->targets,
-                  "Model under test: a configured name or url=...,model=...[,key_env=...] "
+                  "Model under test: a configured name, url=...,model=...[,key_env=...], or local:PATH "
                   "(repeat for several)");
   cmd->add_option("--simulator", flags->simulator, "Model that plays the user (multi-turn)");
   cmd->add_option("--judge", flags->judge, "Judge model (name or spec), or \"refusal\"");

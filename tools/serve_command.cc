@@ -36,7 +36,7 @@ int RunServeCommand(ServeFlags& f) {
   auto plugin = EnginePlugin();
   if (!plugin.ok()) return Fail(plugin.status());
   auto engine = (*plugin)->load_engine(f.model, f.engine);
-  if (!engine.ok()) return Fail(engine.status());
+  if (!engine.ok()) return FailLookup(engine.status().WithContext("--model"));
   std::shared_ptr<Engine> shared(std::move(*engine));
   const EngineInfo& info = shared->info();
   auto server = OpenAIServer::Create(shared, f.server);
