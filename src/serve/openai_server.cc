@@ -96,6 +96,9 @@ class ServerImpl final : public OpenAIServer {
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     svr_.set_payload_max_length(options_.max_body_bytes);
     svr_.set_keep_alive_max_count(1000);
+    // Small SSE chunks must leave at once: without this, Nagle's algorithm holds each token back
+    // until the previous one is acknowledged (tens of milliseconds of time to first token).
+    svr_.set_tcp_nodelay(true);
     int listen_fd = -1;
     svr_.set_socket_options([&listen_fd](int sock) {
       listen_fd = sock;
@@ -338,38 +341,44 @@ class ServerImpl final : public OpenAIServer {
               if (!sink.write(ev.data(), ev.size())) return false;
             }
           }
-          for (const GenerationEvent& e : gen->Take(std::chrono::milliseconds(100))) {
-            CompletionResult piece;
+          // Everything that arrived since the last wake-up goes out as one chunk and one write.
+          CompletionResult piece;
+          const GenerationEvent* last = nullptr;
+          std::deque<GenerationEvent> events = gen->Take(std::chrono::milliseconds(100));
+          for (const GenerationEvent& e : events) {
             Accumulate(e, &state->first_token, &piece);
-            if (!piece.text.empty() || !piece.token_texts.empty()) {
-              const std::string ev =
-                  chat ? serve::ChatChunkEvent(meta, nullptr, piece.text, piece.token_texts,
-                                               piece.logprobs, nullptr)
-                       : serve::TextChunkEvent(meta, piece.text, piece.token_texts, piece.logprobs,
-                                               nullptr);
-              if (!sink.write(ev.data(), ev.size())) return false;
-            }
-            if (e.done) {
-              std::string out;
-              if (e.finish_reason == "error" || e.finish_reason == "cancelled") {
-                out += "data: " + serve::ErrorJson(ServerError(
-                                      e.finish_reason == "error" ? 500 : 503,
-                                      e.finish_reason == "error" ? "generation failed: " + e.error
-                                                                 : "the request was cancelled")) +
-                       "\n\n";
-              } else {
-                out += chat ? serve::ChatChunkEvent(meta, nullptr, "", {}, {}, &e.finish_reason)
-                            : serve::TextChunkEvent(meta, "", {}, {}, &e.finish_reason);
-                if (include_usage) {
-                  out += serve::UsageChunkEvent(meta, chat, e.prompt_tokens, e.completion_tokens);
-                }
+            if (e.done) last = &e;
+          }
+          std::string out;
+          if (!piece.text.empty() || !piece.token_texts.empty()) {
+            out += chat ? serve::ChatChunkEvent(meta, nullptr, piece.text, piece.token_texts,
+                                                piece.logprobs, nullptr)
+                        : serve::TextChunkEvent(meta, piece.text, piece.token_texts,
+                                                piece.logprobs, nullptr);
+          }
+          if (last != nullptr) {
+            const GenerationEvent& e = *last;
+            if (e.finish_reason == "error" || e.finish_reason == "cancelled") {
+              out += "data: " +
+                     serve::ErrorJson(ServerError(
+                         e.finish_reason == "error" ? 500 : 503,
+                         e.finish_reason == "error" ? "generation failed: " + e.error
+                                                    : "the request was cancelled")) +
+                     "\n\n";
+            } else {
+              out += chat ? serve::ChatChunkEvent(meta, nullptr, "", {}, {}, &e.finish_reason)
+                          : serve::TextChunkEvent(meta, "", {}, {}, &e.finish_reason);
+              if (include_usage) {
+                out += serve::UsageChunkEvent(meta, chat, e.prompt_tokens, e.completion_tokens);
               }
-              out += serve::kDoneEvent;
-              state->finished = true;
-              if (!sink.write(out.data(), out.size())) return false;
-              sink.done();
-              return true;
             }
+            out += serve::kDoneEvent;
+            state->finished = true;
+          }
+          if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+          if (last != nullptr) {
+            sink.done();
+            return true;
           }
           return sink.is_writable();
         },
