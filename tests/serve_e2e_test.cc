@@ -32,25 +32,31 @@ std::map<std::string, std::string> Answers(const std::string& store_path) {
   auto runs = (*store)->ListRuns();
   EXPECT_TRUE(runs.ok() && runs->size() == 1u);
   if (!runs.ok() || runs->empty()) return out;
-  EXPECT_TRUE((*store)->ForEachResult((*runs)[0].id, [&](const ResultRow& row) {
-    auto conv = (*store)->GetConversation(row.unit.conversation_key);
-    if (conv.ok() && conv->has_value()) {
-      for (const Message& m : (*conv)->turns) {
-        if (m.role == Role::kAssistant) out[row.unit.item_id] += m.content + "\n---\n";
-      }
-    }
-    return Status::OK();
-  }).ok());
+  EXPECT_TRUE((*store)
+                  ->ForEachResult((*runs)[0].id,
+                                  [&](const ResultRow& row) {
+                                    auto conv =
+                                        (*store)->GetConversation(row.unit.conversation_key);
+                                    if (conv.ok() && conv->has_value()) {
+                                      for (const Message& m : (*conv)->turns) {
+                                        if (m.role == Role::kAssistant)
+                                          out[row.unit.item_id] += m.content + "\n---\n";
+                                      }
+                                    }
+                                    return Status::OK();
+                                  })
+                  .ok());
   return out;
 }
 
 TEST(ServeEndToEndTest, ClientAndEvalThroughServeMatchTheInProcessEngine) {
   const std::string model = StoriesModel();
-  if (model.empty()) GTEST_SKIP() << "BREAKFIX_TEST_DATA is unset; this test serves stories260K.gguf";
+  if (model.empty())
+    GTEST_SKIP() << "BREAKFIX_TEST_DATA is unset; this test serves stories260K.gguf";
   ASSERT_TRUE(std::filesystem::exists(model)) << model << " is missing";
   TempDir dir;
-  pid_t server = StartCli({"serve", "--model", model, "--port", "0", "--port-file",
-                           dir / "port", "--chat-template", "zephyr", "--model-id", "stories"},
+  pid_t server = StartCli({"serve", "--model", model, "--port", "0", "--port-file", dir / "port",
+                           "--chat-template", "zephyr", "--model-id", "stories"},
                           dir / "serve.out", dir / "serve.err");
   for (int i = 0; i < 400 && ReadFileOrEmpty(dir / "port").empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -87,9 +93,9 @@ TEST(ServeEndToEndTest, ClientAndEvalThroughServeMatchTheInProcessEngine) {
   }
 
   // The same eval through the server and in process.
-  const std::vector<std::string> common = {"eval", "--suite", "rai", "--families",
-                                           "harmful_summarization", "--limit", "4", "--judge",
-                                           "refusal", "--max-tokens", "32", "--no-progress"};
+  const std::vector<std::string> common = {
+      "eval",    "--suite", "rai",          "--families", "harmful_summarization", "--limit", "4",
+      "--judge", "refusal", "--max-tokens", "32",         "--no-progress"};
   auto args = [&](const std::string& target, const std::string& store) {
     std::vector<std::string> a = common;
     a.insert(a.end(), {"--target", target, "--store", store, "--out", dir / (store + ".out")});
@@ -97,7 +103,8 @@ TEST(ServeEndToEndTest, ClientAndEvalThroughServeMatchTheInProcessEngine) {
   };
   CliResult via_server = RunCli(args("name=m,url=" + url + ",model=stories", dir / "served.db"));
   ASSERT_EQ(via_server.exit_code, 0) << via_server.err;
-  CliResult in_process = RunCli(args("local:" + model + ",name=m,chat_template=zephyr", dir / "local.db"));
+  CliResult in_process =
+      RunCli(args("local:" + model + ",name=m,chat_template=zephyr", dir / "local.db"));
   ASSERT_EQ(in_process.exit_code, 0) << in_process.err;
   auto served = Answers(dir / "served.db");
   auto local = Answers(dir / "local.db");

@@ -39,7 +39,8 @@ Result<const EnginePluginApi*> Load() {
       tried += "\n  " + path + ": " + ::dlerror();
       continue;
     }
-    auto entry = reinterpret_cast<const EnginePluginApi* (*)()>(::dlsym(handle, kEnginePluginSymbol));
+    auto entry =
+        reinterpret_cast<const EnginePluginApi* (*)()>(::dlsym(handle, kEnginePluginSymbol));
     if (entry == nullptr) {
       tried += "\n  " + path + ": no " + kEnginePluginSymbol;
       continue;
@@ -52,9 +53,10 @@ Result<const EnginePluginApi*> Load() {
     }
     return api;  // the handle stays open for the life of the process
   }
-  return Status::FailedPrecondition("the local model engine (libbreakfix-engine.so) could not be "
-                                    "loaded; looked at:" +
-                                    tried);
+  return Status::FailedPrecondition(
+      "the local model engine (libbreakfix-engine.so) could not be "
+      "loaded; looked at:" +
+      tried);
 }
 
 }  // namespace
@@ -73,7 +75,7 @@ Result<std::unique_ptr<Engine>> LoadEngineViaPlugin(const std::string& path,
 }
 
 Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<Engine> engine,
-                                                             std::string name) {
+                                                              std::string name) {
   BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
   return api->new_local_chat_model(std::move(engine), std::move(name));
 }

@@ -19,7 +19,7 @@ Result<const EnginePluginApi*> EnginePlugin();
 Result<std::unique_ptr<Engine>> LoadEngineViaPlugin(const std::string& path,
                                                     const EngineOptions& options);
 Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<Engine> engine,
-                                                             std::string name);
+                                                              std::string name);
 
 }  // namespace breakfix::cli
 

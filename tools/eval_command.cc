@@ -108,7 +108,8 @@ Result<EndpointOptions> ModelFromYaml(const std::string& name, const YAML::Node&
     return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
                                    "\" must be a map (url, model, key_env, ...) or a spec string");
   }
-  if (!local_path.empty()) spec = std::string(kLocalSpecPrefix) + local_path + (spec.empty() ? "" : "," + spec);
+  if (!local_path.empty())
+    spec = std::string(kLocalSpecPrefix) + local_path + (spec.empty() ? "" : "," + spec);
   auto parsed = IsLocalSpec(spec) ? ResolveEndpoint(spec, {}, name) : ParseEndpointSpec(spec);
   if (!parsed.ok()) {
     return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
@@ -331,9 +332,10 @@ CommandFn AddEvalCommand(CLI::App& app) {
                   "YAML file with settings and named models (flags override it)");
   cmd->add_option("--suite", flags->suite, "Built-in suite name or suite YAML path")
       ->capture_default_str();
-  cmd->add_option("--target", flags->targets,
-                  "Model under test: a configured name, url=...,model=...[,key_env=...], or local:PATH "
-                  "(repeat for several)");
+  cmd->add_option(
+      "--target", flags->targets,
+      "Model under test: a configured name, url=...,model=...[,key_env=...], or local:PATH "
+      "(repeat for several)");
   cmd->add_option("--simulator", flags->simulator, "Model that plays the user (multi-turn)");
   cmd->add_option("--judge", flags->judge, "Judge model (name or spec), or \"refusal\"");
   cmd->add_option("--store", flags->store, "SQLite store (created if missing)")

@@ -79,11 +79,11 @@ int RunServeCommand(ServeFlags& f) {
 
 CommandFn AddServeCommand(CLI::App& app) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* cmd = app.add_subcommand(
-      "serve", "Serve a local model (GGUF file or Hugging Face directory) over an "
-               "OpenAI-compatible HTTP API");
-  cmd->add_option("--model", flags->model, "GGUF file or Hugging Face model directory")
-      ->required();
+  CLI::App* cmd =
+      app.add_subcommand("serve",
+                         "Serve a local model (GGUF file or Hugging Face directory) over an "
+                         "OpenAI-compatible HTTP API");
+  cmd->add_option("--model", flags->model, "GGUF file or Hugging Face model directory")->required();
   cmd->add_option("--host", flags->server.host, "Address to bind (loopback by default)")
       ->capture_default_str();
   cmd->add_option("--port", flags->server.port, "Port (0 = any free port)")

@@ -28,6 +28,7 @@
 #include "breakfix/status.h"
 #include "engine/pretokenizer.h"
 #include "engine/spm_tokenizer.h"
+#include "engine/vocabulary_tokenizer.h"
 
 namespace breakfix::engine {
 
@@ -75,22 +76,17 @@ struct BpeVocabulary {
 };
 
 // Immutable after Create: thread-safe.
-class BpeTokenizer final : public Tokenizer {
+class BpeTokenizer final : public VocabularyTokenizer {
  public:
   // Errors name what disagrees: sizes, an id out of range, a merge (by rank) whose parts or
   // result are not tokens.
   static Result<std::unique_ptr<BpeTokenizer>> Create(BpeVocabulary vocab);
 
-  int32_t vocab_size() const override { return static_cast<int32_t>(vocab_.tokens.size()); }
   std::vector<int32_t> Encode(std::string_view text, bool add_bos,
                               bool parse_special) const override;
-  std::string Decode(std::span<const int32_t> ids, bool skip_special) const override;
-  std::string TokenBytes(int32_t id, bool first) const override;
-  std::string Piece(int32_t id) const override;
   int32_t bos_id() const override { return vocab_.bos_id; }
   int32_t eos_id() const override { return vocab_.eos_id; }
   const std::vector<int32_t>& stop_ids() const override { return stop_ids_; }
-  bool IsSpecial(int32_t id) const override;
   bool add_bos_default() const override { return vocab_.add_bos; }
   const std::string& kind() const override { return kind_; }
 
@@ -104,14 +100,15 @@ class BpeTokenizer final : public Tokenizer {
   };
 
   explicit BpeTokenizer(BpeVocabulary vocab);
-  TokenType TypeOf(int32_t id) const { return vocab_.types[static_cast<size_t>(id)]; }
+  const std::vector<std::string>& pieces() const override { return vocab_.tokens; }
+  const std::vector<TokenType>& types() const override { return vocab_.types; }
   static uint64_t PairKey(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
   void EncodeFragment(std::string_view text, bool at_text_start, std::vector<int32_t>* out) const;
   // Merges one word (already spelled in the vocabulary's alphabet) and appends its tokens.
   void EncodeWord(std::string_view word, std::vector<int32_t>* out) const;
-  std::string Render(int32_t id, bool first, bool skip_special) const;
+  std::string Render(int32_t id, bool first, bool skip_special) const override;
 
   BpeVocabulary vocab_;
   TokenIndex index_;

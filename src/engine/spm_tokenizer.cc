@@ -269,31 +269,4 @@ std::string SpmTokenizer::Render(int32_t id, bool first, bool skip_special) cons
   return {};
 }
 
-std::string SpmTokenizer::Decode(std::span<const int32_t> ids, bool skip_special) const {
-  std::string out;
-  bool first = true;
-  for (int32_t id : ids) {
-    if (id < 0 || id >= vocab_size() || id == vocab_.bos_id || id == vocab_.eos_id) continue;
-    if (skip_special && IsSpecial(id)) continue;
-    out += Render(id, first, skip_special);
-    first = false;
-  }
-  return out;
-}
-
-std::string SpmTokenizer::TokenBytes(int32_t id, bool first) const {
-  return Render(id, first, /*skip_special=*/false);
-}
-
-std::string SpmTokenizer::Piece(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) return {};
-  return vocab_.tokens[static_cast<size_t>(id)];
-}
-
-bool SpmTokenizer::IsSpecial(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) return false;
-  const TokenType t = TypeOf(id);
-  return t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUnused;
-}
-
 }  // namespace breakfix::engine

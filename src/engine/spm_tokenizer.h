@@ -29,6 +29,7 @@
 #include "breakfix/engine.h"
 #include "breakfix/status.h"
 #include "engine/pretokenizer.h"
+#include "engine/vocabulary_tokenizer.h"
 
 namespace breakfix::engine {
 
@@ -63,21 +64,16 @@ struct SpmVocabulary {
 };
 
 // Immutable after Create: thread-safe.
-class SpmTokenizer final : public Tokenizer {
+class SpmTokenizer final : public VocabularyTokenizer {
  public:
   // Errors name the field that disagrees: sizes of scores/types vs tokens, an id out of range.
   static Result<std::unique_ptr<SpmTokenizer>> Create(SpmVocabulary vocab);
 
-  int32_t vocab_size() const override { return static_cast<int32_t>(vocab_.tokens.size()); }
   std::vector<int32_t> Encode(std::string_view text, bool add_bos,
                               bool parse_special) const override;
-  std::string Decode(std::span<const int32_t> ids, bool skip_special) const override;
-  std::string TokenBytes(int32_t id, bool first) const override;
-  std::string Piece(int32_t id) const override;
   int32_t bos_id() const override { return vocab_.bos_id; }
   int32_t eos_id() const override { return vocab_.eos_id; }
   const std::vector<int32_t>& stop_ids() const override { return stop_ids_; }
-  bool IsSpecial(int32_t id) const override;
   bool add_bos_default() const override { return vocab_.add_bos; }
   const std::string& kind() const override { return vocab_.kind; }
 
@@ -86,11 +82,12 @@ class SpmTokenizer final : public Tokenizer {
 
  private:
   explicit SpmTokenizer(SpmVocabulary vocab);
-  TokenType TypeOf(int32_t id) const { return vocab_.types[static_cast<size_t>(id)]; }
+  const std::vector<std::string>& pieces() const override { return vocab_.tokens; }
+  const std::vector<TokenType>& types() const override { return vocab_.types; }
   // Tokenizes one plain fragment, already escaped ("▁" for spaces).
   void EncodeEscaped(std::string_view text, std::vector<int32_t>* out) const;
   // What a token contributes when decoded; `skip_special` drops control/unknown tokens.
-  std::string Render(int32_t id, bool first, bool skip_special) const;
+  std::string Render(int32_t id, bool first, bool skip_special) const override;
 
   SpmVocabulary vocab_;
   TokenIndex index_;                   // piece -> id (the first id when a piece repeats)

@@ -51,7 +51,8 @@ class ByteTokenizer final : public Tokenizer {
 class FakeEngine final : public Engine {
  public:
   // Every generation answers `reply` (cut at max_tokens), one byte per `step` of delay.
-  explicit FakeEngine(std::string reply, std::chrono::milliseconds step = std::chrono::milliseconds(0),
+  explicit FakeEngine(std::string reply,
+                      std::chrono::milliseconds step = std::chrono::milliseconds(0),
                       int context_length = 256)
       : reply_(std::move(reply)), step_(step) {
     info_.model_id = "fake-model";
@@ -67,7 +68,8 @@ class FakeEngine final : public Engine {
   const Tokenizer& tokenizer() const override { return tokenizer_; }
   std::vector<int32_t> EncodeChat(const std::vector<Message>& messages) const override {
     std::string text;
-    for (const Message& m : messages) text += std::string(RoleName(m.role)) + ":" + m.content + "\n";
+    for (const Message& m : messages)
+      text += std::string(RoleName(m.role)) + ":" + m.content + "\n";
     return tokenizer_.Encode(text, false, false);
   }
 

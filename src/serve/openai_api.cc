@@ -111,8 +111,8 @@ std::optional<ApiError> ReadSampling(const json& body, SamplingRequest* s) {
     if (!it->is_number_integer() && !it->is_number_unsigned()) {
       return Bad("seed", "'seed' must be an integer, got " + it->dump());
     }
-    p.seed = it->is_number_unsigned() ? it->get<uint64_t>()
-                                      : static_cast<uint64_t>(it->get<int64_t>());
+    p.seed =
+        it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
   }
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
     if (it->is_string()) {
@@ -222,8 +222,8 @@ std::variant<ChatRequestSpec, ApiError> ParseChatRequest(const std::string& text
       if (role == "tool" || role == "function") {
         return Unsupported(where + ".role", "the '" + role + "' role");
       }
-      return Bad(where + ".role", where + ".role must be system, user or assistant, got '" +
-                                      role + "'");
+      return Bad(where + ".role",
+                 where + ".role must be system, user or assistant, got '" + role + "'");
     }
     Message msg;
     msg.role = *r;
@@ -368,12 +368,12 @@ std::string ChatChunkEvent(const ResponseMeta& meta, const std::string* role,
   json d = json::object();
   if (role != nullptr) d["role"] = *role;
   if (role != nullptr || !delta.empty()) d["content"] = delta;
-  json choice = {{"index", 0},
-                 {"delta", d},
-                 {"logprobs", meta.logprobs && !token_texts.empty()
-                                  ? ChatLogprobs(token_texts, logprobs)
-                                  : json()},
-                 {"finish_reason", finish_reason ? json(*finish_reason) : json()}};
+  json choice = {
+      {"index", 0},
+      {"delta", d},
+      {"logprobs",
+       meta.logprobs && !token_texts.empty() ? ChatLogprobs(token_texts, logprobs) : json()},
+      {"finish_reason", finish_reason ? json(*finish_reason) : json()}};
   j["choices"] = json::array({choice});
   return "data: " + Dump(j) + "\n\n";
 }
@@ -382,12 +382,12 @@ std::string TextChunkEvent(const ResponseMeta& meta, const std::string& delta,
                            const std::vector<std::string>& token_texts,
                            const std::vector<float>& logprobs, const std::string* finish_reason) {
   json j = Header(meta, "text_completion");
-  json choice = {{"index", 0},
-                 {"text", delta},
-                 {"logprobs", meta.logprobs && !token_texts.empty()
-                                  ? TextLogprobs(token_texts, logprobs)
-                                  : json()},
-                 {"finish_reason", finish_reason ? json(*finish_reason) : json()}};
+  json choice = {
+      {"index", 0},
+      {"text", delta},
+      {"logprobs",
+       meta.logprobs && !token_texts.empty() ? TextLogprobs(token_texts, logprobs) : json()},
+      {"finish_reason", finish_reason ? json(*finish_reason) : json()}};
   j["choices"] = json::array({choice});
   return "data: " + Dump(j) + "\n\n";
 }
@@ -401,7 +401,8 @@ std::string UsageChunkEvent(const ResponseMeta& meta, bool chat, int prompt_toke
 }
 
 std::string ModelsJson(const std::string& model_id, int64_t created) {
-  json model = {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "breakfix"}};
+  json model = {
+      {"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "breakfix"}};
   return Dump(json{{"object", "list"}, {"data", json::array({model})}});
 }
 

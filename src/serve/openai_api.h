@@ -26,10 +26,10 @@ std::string ErrorJson(const ApiError& error);
 
 // Settings shared by both endpoints.
 struct SamplingRequest {
-  std::string model;             // "" when the request did not name one
-  GenerationParams params;       // max_tokens 0 here = "until the context is full"
+  std::string model;        // "" when the request did not name one
+  GenerationParams params;  // max_tokens 0 here = "until the context is full"
   bool stream = false;
-  bool include_usage = false;    // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
 };
 
 struct ChatRequestSpec {
@@ -39,7 +39,7 @@ struct ChatRequestSpec {
 
 struct CompletionRequestSpec {
   SamplingRequest sampling;
-  std::string prompt;            // text prompt (tokenised by the server)
+  std::string prompt;                  // text prompt (tokenised by the server)
   std::vector<int32_t> prompt_tokens;  // or token ids, when the request sent an array of ints
   bool tokens_given = false;
 };
@@ -56,14 +56,14 @@ struct CompletionResult {
   std::string text;
   std::vector<std::string> token_texts;  // with logprobs: one per generated token
   std::vector<float> logprobs;
-  std::string finish_reason;             // "stop", "length"
+  std::string finish_reason;  // "stop", "length"
   int prompt_tokens = 0;
   int completion_tokens = 0;
 };
 
 struct ResponseMeta {
-  std::string id;                 // "chatcmpl-..." or "cmpl-..."
-  int64_t created = 0;            // Unix seconds
+  std::string id;       // "chatcmpl-..." or "cmpl-..."
+  int64_t created = 0;  // Unix seconds
   std::string model;
   std::string system_fingerprint;
   bool logprobs = false;

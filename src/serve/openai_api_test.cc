@@ -32,7 +32,8 @@ TEST(OpenAIApiTest, UnknownFieldsAreIgnoredButUnsupportedFeaturesAreNamed) {
   ASSERT_TRUE(std::holds_alternative<ApiError>(json_mode));
   EXPECT_EQ(std::get<ApiError>(json_mode).param, "response_format");
   EXPECT_EQ(std::get<ApiError>(json_mode).code, "unsupported_parameter");
-  auto big_seed = ParseChatRequest(R"({"messages":[{"role":"user","content":"x"}],"seed":18446744073709551615})");
+  auto big_seed = ParseChatRequest(
+      R"({"messages":[{"role":"user","content":"x"}],"seed":18446744073709551615})");
   ASSERT_TRUE(std::holds_alternative<ChatRequestSpec>(big_seed));
   EXPECT_EQ(*std::get<ChatRequestSpec>(big_seed).sampling.params.seed, 18446744073709551615ull);
 }
@@ -64,7 +65,8 @@ TEST(OpenAIApiTest, ErrorAndChunkShapes) {
   json last = json::parse(ChatChunkEvent(meta, nullptr, "", {}, {}, &stop).substr(6));
   EXPECT_TRUE(last["choices"][0]["delta"].empty());
   EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
-  json lp = json::parse(ChatChunkEvent(meta, nullptr, "ab", {"a", "b"}, {-0.1f, -2.0f}, nullptr).substr(6));
+  json lp = json::parse(
+      ChatChunkEvent(meta, nullptr, "ab", {"a", "b"}, {-0.1f, -2.0f}, nullptr).substr(6));
   EXPECT_EQ(lp["choices"][0]["logprobs"]["content"].size(), 2u);
   EXPECT_EQ(lp["choices"][0]["logprobs"]["content"][1]["bytes"], json::array({98}));
   // Invalid UTF-8 from a model never breaks the JSON.

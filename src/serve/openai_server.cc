@@ -47,7 +47,8 @@ ApiError ServerError(int status, const std::string& message, const std::string& 
   ApiError e;
   e.status = status;
   e.message = message;
-  e.type = status == 429 ? "rate_limit_error" : (status >= 500 ? "server_error" : "invalid_request_error");
+  e.type = status == 429 ? "rate_limit_error"
+                         : (status >= 500 ? "server_error" : "invalid_request_error");
   e.code = code;
   return e;
 }
@@ -147,13 +148,15 @@ class ServerImpl final : public OpenAIServer {
  private:
   void Routes() {
     svr_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (options_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      if (options_.api_key.empty() || req.path == "/health")
+        return httplib::Server::HandlerResponse::Unhandled;
       const std::string auth = req.get_header_value("Authorization");
       if (auth.rfind("Bearer ", 0) == 0 && SameSecret(auth.substr(7), options_.api_key)) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
-      ApiError e = ServerError(401, auth.empty() ? "missing API key: send 'Authorization: Bearer KEY'"
-                                                 : "incorrect API key provided",
+      ApiError e = ServerError(401,
+                               auth.empty() ? "missing API key: send 'Authorization: Bearer KEY'"
+                                            : "incorrect API key provided",
                                "invalid_api_key");
       SendError(res, e);
       return httplib::Server::HandlerResponse::Handled;
@@ -161,8 +164,8 @@ class ServerImpl final : public OpenAIServer {
     svr_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 404) {
-        SendError(res, ServerError(404, "unknown route " + req.method + " " + req.path,
-                                   "unknown_url"));
+        SendError(res,
+                  ServerError(404, "unknown route " + req.method + " " + req.path, "unknown_url"));
       } else if (res.status == 413) {
         SendError(res, ServerError(413, "request body too large", "request_too_large"));
       } else {
@@ -194,9 +197,9 @@ class ServerImpl final : public OpenAIServer {
       return false;
     }
     if (!s.model.empty() && s.model != model_id_) {
-      ApiError e = ServerError(404, "the model '" + s.model + "' does not exist; this server serves '" +
-                                        model_id_ + "'",
-                               "model_not_found");
+      ApiError e = ServerError(
+          404, "the model '" + s.model + "' does not exist; this server serves '" + model_id_ + "'",
+          "model_not_found");
       e.param = "model";
       SendError(res, e);
       return false;
@@ -214,8 +217,9 @@ class ServerImpl final : public OpenAIServer {
     if (in_flight_.fetch_add(1) >= options_.max_pending) {
       in_flight_.fetch_sub(1);
       res.set_header("Retry-After", "1");
-      SendError(res, ServerError(429, "too many requests in flight (" +
-                                          std::to_string(options_.max_pending) + "); retry later",
+      SendError(res, ServerError(429,
+                                 "too many requests in flight (" +
+                                     std::to_string(options_.max_pending) + "); retry later",
                                  "rate_limit_exceeded"));
       return false;
     }
@@ -269,17 +273,17 @@ class ServerImpl final : public OpenAIServer {
     auto parsed = serve::ParseCompletionRequest(req.body);
     if (auto* e = std::get_if<ApiError>(&parsed)) return SendError(res, *e);
     auto& spec = std::get<serve::CompletionRequestSpec>(parsed);
-    std::vector<int32_t> prompt = spec.tokens_given
-                                      ? spec.prompt_tokens
-                                      : engine_->tokenizer().Encode(
-                                            spec.prompt, engine_->tokenizer().add_bos_default(),
-                                            /*parse_special=*/false);
+    std::vector<int32_t> prompt =
+        spec.tokens_given
+            ? spec.prompt_tokens
+            : engine_->tokenizer().Encode(spec.prompt, engine_->tokenizer().add_bos_default(),
+                                          /*parse_special=*/false);
     const int32_t vocab = engine_->tokenizer().vocab_size();
     for (int32_t t : prompt) {
       if (t >= vocab) {
-        ApiError e = ServerError(400, "prompt token " + std::to_string(t) +
-                                          " is outside the vocabulary (size " +
-                                          std::to_string(vocab) + ")");
+        ApiError e =
+            ServerError(400, "prompt token " + std::to_string(t) +
+                                 " is outside the vocabulary (size " + std::to_string(vocab) + ")");
         e.param = "prompt";
         return SendError(res, e);
       }
@@ -316,9 +320,9 @@ class ServerImpl final : public OpenAIServer {
       if (result.finish_reason == "cancelled") {
         return SendError(res, ServerError(503, "the request was cancelled (server shutting down)"));
       }
-      res.set_content(chat ? serve::ChatCompletionJson(meta, result)
-                           : serve::TextCompletionJson(meta, result),
-                      kJson);
+      res.set_content(
+          chat ? serve::ChatCompletionJson(meta, result) : serve::TextCompletionJson(meta, result),
+          kJson);
       return;
     }
     // Streaming: the content provider runs on this worker thread after the handler returns.
@@ -353,17 +357,17 @@ class ServerImpl final : public OpenAIServer {
           if (!piece.text.empty() || !piece.token_texts.empty()) {
             out += chat ? serve::ChatChunkEvent(meta, nullptr, piece.text, piece.token_texts,
                                                 piece.logprobs, nullptr)
-                        : serve::TextChunkEvent(meta, piece.text, piece.token_texts,
-                                                piece.logprobs, nullptr);
+                        : serve::TextChunkEvent(meta, piece.text, piece.token_texts, piece.logprobs,
+                                                nullptr);
           }
           if (last != nullptr) {
             const GenerationEvent& e = *last;
             if (e.finish_reason == "error" || e.finish_reason == "cancelled") {
               out += "data: " +
-                     serve::ErrorJson(ServerError(
-                         e.finish_reason == "error" ? 500 : 503,
-                         e.finish_reason == "error" ? "generation failed: " + e.error
-                                                    : "the request was cancelled")) +
+                     serve::ErrorJson(ServerError(e.finish_reason == "error" ? 500 : 503,
+                                                  e.finish_reason == "error"
+                                                      ? "generation failed: " + e.error
+                                                      : "the request was cancelled")) +
                      "\n\n";
             } else {
               out += chat ? serve::ChatChunkEvent(meta, nullptr, "", {}, {}, &e.finish_reason)

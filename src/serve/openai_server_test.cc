@@ -68,8 +68,9 @@ TEST_F(ServerTest, HealthModelsAndChat) {
 
 TEST_F(ServerTest, SamplingFieldsReachTheEngine) {
   Start(std::make_shared<FakeEngine>("abcdef"));
-  auto r = Post("/v1/chat/completions",
-                R"({"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"x"}]}],
+  auto r = Post(
+      "/v1/chat/completions",
+      R"({"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"x"}]}],
                     "max_tokens":3,"temperature":0.5,"top_p":0.9,"top_k":7,"min_p":0.1,
                     "repetition_penalty":1.2,"seed":42,"stop":["zz"],"logprobs":true})");
   ASSERT_TRUE(r);
@@ -173,8 +174,8 @@ TEST_F(ServerTest, InvalidRequestsAreAnsweredWithOpenAIErrors) {
        "messages[0].role"},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":5}]})", 400,
        "messages[0].content"},
-      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
-       400, "temperature"},
+      {"/v1/chat/completions",
+       R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})", 400, "temperature"},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"max_tokens":-3})",
        400, "max_tokens"},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"n":2})", 400, "n"},
@@ -274,7 +275,8 @@ TEST_F(ServerTest, ConcurrentClientsAllGetTheirAnswers) {
                                : R"({"messages":[{"role":"user","content":"hi"}],"stream":true})";
       auto r = c.Post("/v1/chat/completions", body, "application/json");
       if (r && r->status == 200 &&
-          (r->body.find("parallel") != std::string::npos || r->body.find("[DONE]") != std::string::npos)) {
+          (r->body.find("parallel") != std::string::npos ||
+           r->body.find("[DONE]") != std::string::npos)) {
         ++good;
       } else {
         ADD_FAILURE() << "request " << i << ": "
