@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcurl4-openssl-dev libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libtorch-dev libopenblas0-pthread libcpp-httplib-dev
+  libtorch-dev libopenblas0-pthread libcpp-httplib-dev zlib1g-dev
   sqlite3 curl
 )
 if [ "${BREAKFIX_BENCH_DEPS:-0}" = 1 ]; then

@@ -58,7 +58,7 @@ Result<int> LocalSpecInt(const std::string& key, const std::string& value, int m
 }  // namespace
 
 Result<LocalModelSpec> ParseLocalSpec(const std::string& spec) {
-  constexpr const char* kKeys = "name, chat_template, max_batch, context_length, threads";
+  constexpr const char* kKeys = "name, chat_template, max_batch, context_length, threads, device";
   if (!IsLocalSpec(spec)) {
     return Status::InvalidArgument("\"" + spec + "\" is not a local model spec (local:PATH)");
   }
@@ -101,6 +101,8 @@ Result<LocalModelSpec> ParseLocalSpec(const std::string& spec) {
       BF_ASSIGN_OR_RETURN(out.engine.context_length, LocalSpecInt(key, value, 0, 1 << 20));
     } else if (key == "threads") {
       BF_ASSIGN_OR_RETURN(out.engine.threads, LocalSpecInt(key, value, 1, 1024));
+    } else if (key == "device") {
+      out.engine.device = value;  // the engine checks that the device exists when it loads
     } else {
       return Status::InvalidArgument("local model spec: unknown key \"" + key +
                                      "\"; keys: " + kKeys);
@@ -157,13 +159,14 @@ Result<std::shared_ptr<Engine>> ModelSet::LocalEngine(const LocalModelSpec& spec
     const EngineOptions& have = it->second.options;
     const EngineOptions& want = spec.engine;
     if (have.chat_template != want.chat_template || have.max_batch != want.max_batch ||
-        have.context_length != want.context_length || have.threads != want.threads) {
+        have.context_length != want.context_length || have.threads != want.threads ||
+        have.device != want.device) {
       return Status::InvalidArgument(
           "local:" + spec.path + " is already loaded with other engine settings (chat_template=" +
           (have.chat_template.empty() ? "detected" : have.chat_template) +
           ", max_batch=" + std::to_string(have.max_batch) + ", context_length=" +
           std::to_string(have.context_length) + ", threads=" + std::to_string(have.threads) +
-          "); one model file is loaded once, so give every role the same settings");
+          ", device=" + have.device + "); one model file is loaded once, so give every role the same settings");
     }
     return it->second.engine;
   }

@@ -106,6 +106,9 @@ CommandFn AddServeCommand(CLI::App& app) {
   cmd->add_option("--context-length", flags->engine.context_length,
                   "Context length (0 = the model's, capped at 4096)")
       ->capture_default_str();
+  cmd->add_option("--device", flags->engine.device,
+                  "Where the model runs: cpu, or cuda / cuda:N with a CUDA-enabled libtorch")
+      ->default_val("cpu");
   cmd->add_option("--threads", flags->engine.threads, "Tensor library threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -116,6 +116,7 @@ struct EngineOptions {
   int max_batch = 32;          // sequences decoded together in one forward pass
   int context_length = 0;      // 0 = the model's own, capped at 4096
   int threads = 1;             // intra-op threads for the tensor library
+  std::string device = "cpu";  // "cpu", or "cuda" / "cuda:N" with a CUDA-enabled libtorch
 };
 
 struct EngineInfo {

@@ -118,6 +118,7 @@ Result<std::unique_ptr<Engine>> LoadEngine(const std::string& path, const Engine
   topts.max_slots = options.max_batch;
   topts.context_length = options.context_length;
   topts.threads = options.threads;
+  topts.device = options.device;
   auto transformer = engine::Transformer::Create(**weights, topts);
   if (!transformer.ok()) return AtPath(transformer.status(), path);
 

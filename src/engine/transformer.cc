@@ -220,6 +220,8 @@ class AtenTransformer final : public Transformer {
   int max_slots() const override { return max_slots_; }
   int context_length() const override { return context_length_; }
   int64_t parameter_count() const override { return parameters_; }
+  std::string device() const override { return device_.str(); }
+  bool portable() const override { return portable_; }
 
   Status Forward(const std::vector<SequenceChunk>& chunks,
                  std::vector<std::vector<float>>* logits) override;
@@ -239,6 +241,13 @@ class AtenTransformer final : public Transformer {
   at::Tensor Attend(Layer& layer, const at::Tensor& qkv, const AttentionPlan& plan);
   at::Tensor CausalMask(int rows, int first_pos, int keys) const;
   static void CopyRows(const at::Tensor& rows, std::vector<float>* out);
+  // The device-neutral formulation (see TransformerOptions::portable_kernels).
+  at::Tensor PortableRmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
+  void PortableRope(at::Tensor& qkv, const std::vector<int>& positions) const;
+  at::Tensor PortableDecodeAttention(Layer& layer, const at::Tensor& qkv,
+                                     const AttentionPlan& plan);
+  // A tensor over host memory it does not own (from_blob), copied onto the model's device.
+  at::Tensor ToDevice(const at::Tensor& host) const;
 
   ModelConfig config_;
   int max_slots_ = 0;
@@ -254,6 +263,9 @@ class AtenTransformer final : public Transformer {
   std::vector<float> rope_cos_, rope_sin_;  // [context, rope_dim / 2]
   std::vector<int> slot_length_;            // tokens cached per slot
   SgemmFn sgemm_ = nullptr;
+  at::Device device_ = at::kCPU;
+  bool portable_ = false;
+  at::Tensor rope_cos_t_, rope_sin_t_;  // portable: the tables above on the device
 };
 
 Result<std::unique_ptr<Transformer>> AtenTransformer::Build(const WeightSource& weights,
@@ -299,11 +311,27 @@ Result<std::unique_ptr<Transformer>> AtenTransformer::Build(const WeightSource& 
         " MiB; lower max_batch or context_length");
   }
 
-  t->sgemm_ = FindSgemm();
-  if (t->sgemm_ == nullptr) {
-    return Status::FailedPrecondition(
-        "transformer: the BLAS routine sgemm_ that libtorch uses was not found in the process");
+  try {
+    t->device_ = at::Device(options.device);
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("transformer: unknown device \"" + options.device +
+                                   "\"; expected cpu or an ATen device such as cuda or cuda:0");
   }
+  if (!t->device_.is_cpu()) {
+    // Ask for a small tensor there: this is what fails when the backend is absent from this
+    // libtorch or no such device is present.
+    try {
+      at::empty({1}, at::TensorOptions().dtype(at::kFloat).device(t->device_));
+    } catch (const std::exception& e) {
+      // ATen's messages run to many lines and a list of backends; the first sentence says it.
+      std::string what = e.what();
+      what = what.substr(0, std::min(what.find('\n'), what.find(". ")));
+      return Status::FailedPrecondition("transformer: device " + options.device +
+                                        " is not usable with this libtorch: " + what);
+    }
+  }
+  t->sgemm_ = FindSgemm();
+  t->portable_ = options.portable_kernels || !t->device_.is_cpu() || t->sgemm_ == nullptr;
   UseThreads(t->threads_);
   c10::InferenceMode inference;
   try {
@@ -345,8 +373,21 @@ Result<std::unique_ptr<Transformer>> AtenTransformer::Build(const WeightSource& 
       t->parameters_ += 2 * H + (q_dim + 2 * kv_dim) * H + H * q_dim + 3 * F * H;
       // Left uninitialised (untouched pages cost no memory): a position is only ever read after
       // the pass that stored it.
-      l.keys = at::empty({t->max_slots_, c.n_kv_heads, t->context_length_, D}, at::kFloat);
-      l.values = at::empty({t->max_slots_, c.n_kv_heads, t->context_length_, D}, at::kFloat);
+      const auto cache = at::TensorOptions().dtype(at::kFloat).device(t->device_);
+      l.keys = at::empty({t->max_slots_, c.n_kv_heads, t->context_length_, D}, cache);
+      l.values = at::empty({t->max_slots_, c.n_kv_heads, t->context_length_, D}, cache);
+      if (!t->device_.is_cpu()) {
+        for (at::Tensor* w : {&l.attention_norm, &l.wqkv, &l.bqkv, &l.wo, &l.ffn_norm, &l.w13,
+                              &l.w2}) {
+          if (w->defined()) *w = w->to(t->device_);
+        }
+      }
+    }
+    if (!t->device_.is_cpu()) {
+      const bool tied = c.tied_embeddings;
+      t->embeddings_ = t->embeddings_.to(t->device_);
+      t->norm_ = t->norm_.to(t->device_);
+      t->output_ = tied ? t->embeddings_ : t->output_.to(t->device_);
     }
   } catch (const std::exception& e) {
     return Status::ResourceExhausted(std::string("transformer: building the model failed: ") +
@@ -361,6 +402,16 @@ Result<std::unique_ptr<Transformer>> AtenTransformer::Build(const WeightSource& 
     for (int pos = 0; pos < t->context_length_; ++pos) {
       t->rope_cos_[static_cast<size_t>(pos) * half + i] = static_cast<float>(std::cos(pos * freq));
       t->rope_sin_[static_cast<size_t>(pos) * half + i] = static_cast<float>(std::sin(pos * freq));
+    }
+  }
+  if (t->portable_) {
+    try {
+      const int64_t ctx = t->context_length_;
+      t->rope_cos_t_ = t->ToDevice(at::from_blob(t->rope_cos_.data(), {ctx, half}, at::kFloat));
+      t->rope_sin_t_ = t->ToDevice(at::from_blob(t->rope_sin_.data(), {ctx, half}, at::kFloat));
+    } catch (const std::exception& e) {
+      return Status::ResourceExhausted(std::string("transformer: building the model failed: ") +
+                                       e.what());
     }
   }
   t->slot_length_.assign(t->max_slots_, 0);
@@ -380,7 +431,76 @@ Status AtenTransformer::CheckTokens(const std::vector<int32_t>& tokens,
   return Status::OK();
 }
 
+at::Tensor AtenTransformer::ToDevice(const at::Tensor& host) const {
+  return device_.is_cpu() ? host.clone() : host.to(device_);
+}
+
+at::Tensor AtenTransformer::PortableRmsNorm(const at::Tensor& x, const at::Tensor& weight) const {
+  return x.mul(at::rsqrt(x.square().mean(-1, /*keepdim=*/true).add_(config_.rms_eps))).mul_(weight);
+}
+
+void AtenTransformer::PortableRope(at::Tensor& qkv, const std::vector<int>& positions) const {
+  const int64_t rows = qkv.size(0), D = config_.head_dim, half = rope_dim_ / 2;
+  const int64_t heads = config_.n_heads + config_.n_kv_heads;  // q heads, then k heads
+  std::vector<int64_t> pos(positions.begin(), positions.end());
+  const at::Tensor index = ToDevice(at::from_blob(pos.data(), {rows}, at::kLong));
+  const at::Tensor cos = rope_cos_t_.index_select(0, index).unsqueeze(1);  // [rows, 1, half]
+  const at::Tensor sin = rope_sin_t_.index_select(0, index).unsqueeze(1);
+  // A view of the rotated part of every q and k head: [rows, heads, rope_dim].
+  at::Tensor rotated = qkv.narrow(1, 0, heads * D).view({rows, heads, D}).narrow(2, 0, rope_dim_);
+  at::Tensor x0, x1;
+  if (config_.rope_style == RopeStyle::kInterleaved) {
+    at::Tensor pairs = rotated.view({rows, heads, half, 2});
+    x0 = pairs.select(3, 0);
+    x1 = pairs.select(3, 1);
+  } else {
+    x0 = rotated.narrow(2, 0, half);
+    x1 = rotated.narrow(2, half, half);
+  }
+  at::Tensor new0 = x0 * cos - x1 * sin;
+  at::Tensor new1 = x0 * sin + x1 * cos;
+  x0.copy_(new0);
+  x1.copy_(new1);
+}
+
+// Decoding rows of different slots at once: every row's key/value goes into its slot, then each
+// row attends over the first L positions of its own slot (L = the longest prefix), positions
+// beyond its own (and outside a sliding window) masked.
+at::Tensor AtenTransformer::PortableDecodeAttention(Layer& layer, const at::Tensor& qkv,
+                                                    const AttentionPlan& plan) {
+  const int64_t rows = qkv.size(0);
+  const int64_t D = config_.head_dim, Nh = config_.n_heads, Nkv = config_.n_kv_heads;
+  const int64_t q_dim = Nh * D, kv_dim = Nkv * D;
+  const at::Tensor k_new = qkv.narrow(1, q_dim, kv_dim).view({rows, Nkv, D});
+  const at::Tensor v_new = qkv.narrow(1, q_dim + kv_dim, kv_dim).view({rows, Nkv, D});
+  int64_t longest = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    layer.keys.select(0, plan.slots[r]).select(1, plan.positions[r]).copy_(k_new[r]);
+    layer.values.select(0, plan.slots[r]).select(1, plan.positions[r]).copy_(v_new[r]);
+    longest = std::max<int64_t>(longest, plan.positions[r] + 1);
+  }
+  std::vector<int64_t> slots(plan.slots.begin(), plan.slots.end());
+  const at::Tensor slot_index = ToDevice(at::from_blob(slots.data(), {rows}, at::kLong));
+  const at::Tensor keys = layer.keys.narrow(2, 0, longest).index_select(0, slot_index);
+  const at::Tensor values = layer.values.narrow(2, 0, longest).index_select(0, slot_index);
+  at::Tensor mask = at::zeros({rows, longest}, at::kFloat);
+  float* m = mask.data_ptr<float>();
+  const int window = config_.sliding_window;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int pos = plan.positions[r];
+    for (int64_t j = 0; j < longest; ++j) {
+      if (j > pos || (window > 0 && j <= pos - window)) m[r * longest + j] = -INFINITY;
+    }
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const at::Tensor q = qkv.narrow(1, 0, q_dim).view({rows, Nkv, group_, D}).mul(scale);
+  at::Tensor scores = at::matmul(q, keys.transpose(2, 3));  // [rows, Nkv, G, L]
+  scores.add_(mask.to(device_).view({rows, 1, 1, longest}));
+  return at::matmul(at::softmax(scores, -1), values).reshape({rows, q_dim});
+}
+
 at::Tensor AtenTransformer::RmsNorm(const at::Tensor& x, const at::Tensor& weight) const {
+  if (portable_) return PortableRmsNorm(x, weight);
   const int64_t rows = x.size(0), n = x.size(1);
   at::Tensor out = at::empty({rows, n}, at::kFloat);
   const float* w = weight.data_ptr<float>();
@@ -398,6 +518,7 @@ at::Tensor AtenTransformer::RmsNorm(const at::Tensor& x, const at::Tensor& weigh
 }
 
 void AtenTransformer::ApplyRope(at::Tensor& qkv, const std::vector<int>& positions) const {
+  if (portable_) return PortableRope(qkv, positions);
   const int D = config_.head_dim, half = rope_dim_ / 2;
   const int heads = config_.n_heads + config_.n_kv_heads;  // q heads, then k heads
   const int64_t row_width = qkv.size(1);
@@ -452,6 +573,7 @@ at::Tensor AtenTransformer::Attend(Layer& layer, const at::Tensor& qkv, const At
   const int64_t row_width = qkv.size(1);
   using Kind = AttentionPlan::Kind;
 
+  if (plan.kind == Kind::kDecode && portable_) return PortableDecodeAttention(layer, qkv, plan);
   if (plan.kind == Kind::kDecode) {
     // Store each row's key/value at its slot and position, then attend over that slot's own
     // prefix (the sliding window's part of it) in place.
@@ -510,7 +632,17 @@ at::Tensor AtenTransformer::Attend(Layer& layer, const at::Tensor& qkv, const At
                      .reshape({Nkv, G * rows, D});  // query head h = kv head h / G
   at::Tensor keys, values;
   int64_t key_count = 0;
-  if (plan.kind == Kind::kPrefill) {
+  if (plan.kind == Kind::kPrefill && portable_) {
+    const int slot = plan.slots[0];
+    const at::Tensor k_new = qkv.narrow(1, q_dim, kv_dim).view({rows, Nkv, D}).permute({1, 0, 2});
+    const at::Tensor v_new =
+        qkv.narrow(1, q_dim + kv_dim, kv_dim).view({rows, Nkv, D}).permute({1, 0, 2});
+    layer.keys.select(0, slot).narrow(1, plan.start_pos, rows).copy_(k_new);
+    layer.values.select(0, slot).narrow(1, plan.start_pos, rows).copy_(v_new);
+    key_count = plan.start_pos + rows;
+    keys = layer.keys.select(0, slot).narrow(1, 0, key_count);  // [Nkv, L, D]
+    values = layer.values.select(0, slot).narrow(1, 0, key_count);
+  } else if (plan.kind == Kind::kPrefill) {
     const int slot = plan.slots[0];
     float* kc = layer.keys.data_ptr<float>();
     float* vc = layer.values.data_ptr<float>();
@@ -535,7 +667,8 @@ at::Tensor AtenTransformer::Attend(Layer& layer, const at::Tensor& qkv, const At
   const bool needs_mask = rows > 1 || config_.sliding_window > 0;
   if (needs_mask) {
     scores.view({Nkv, G, rows, key_count})
-        .add_(CausalMask(static_cast<int>(rows), plan.start_pos, static_cast<int>(key_count)));
+        .add_(CausalMask(static_cast<int>(rows), plan.start_pos, static_cast<int>(key_count))
+                  .to(device_));
   }
   at::Tensor probs = at::softmax(scores, -1);
   return at::bmm(probs, values)  // [Nkv, G * rows, D]
@@ -551,6 +684,7 @@ at::Tensor AtenTransformer::Pass(const std::vector<int32_t>& tokens, const Atten
   at::Tensor ids = at::empty({n}, at::kLong);
   int64_t* id_data = ids.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) id_data[i] = tokens[i];
+  if (!device_.is_cpu()) ids = ids.to(device_);
   at::Tensor x = embeddings_.index_select(0, ids);  // [n, H], a fresh contiguous copy
 
   for (Layer& layer : layers_) {
@@ -570,7 +704,7 @@ at::Tensor AtenTransformer::Pass(const std::vector<int32_t>& tokens, const Atten
 }
 
 void AtenTransformer::CopyRows(const at::Tensor& rows, std::vector<float>* out) {
-  at::Tensor c = rows.contiguous();
+  at::Tensor c = rows.to(at::kCPU).contiguous();
   const float* p = c.data_ptr<float>();
   out->insert(out->end(), p, p + c.numel());
 }
@@ -644,7 +778,7 @@ Status AtenTransformer::Forward(const std::vector<SequenceChunk>& chunks,
         tokens.push_back(c.tokens[0]);
       }
       const int64_t B = static_cast<int64_t>(decode.size());
-      at::Tensor rows = Pass(tokens, plan, /*last_row_only=*/false);
+      at::Tensor rows = Pass(tokens, plan, /*last_row_only=*/false).to(at::kCPU).contiguous();
       const float* p = rows.data_ptr<float>();
       const int64_t V = config_.vocab_size;
       for (int64_t b = 0; b < B; ++b) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "breakfix/status.h"
@@ -21,6 +22,14 @@ struct TransformerOptions {
   int max_slots = 32;       // sequences cached at once
   int context_length = 0;   // 0 = the model's, capped at 4096
   int threads = 1;          // ATen intra-op threads
+  // Where the weights, the KV cache and the forward pass live: "cpu", or an ATen device string
+  // such as "cuda" / "cuda:1" (needs a libtorch built with that backend). Logits always come
+  // back to the host.
+  std::string device = "cpu";
+  // Runs the device-neutral formulation (whole-tensor ATen operations only) on the CPU too,
+  // instead of the CPU kernels that write into tensors directly. Devices other than the CPU
+  // always use it, as does a CPU whose libtorch exposes no sgemm_. Tests compare the two.
+  bool portable_kernels = false;
 };
 
 // Tokens to append to one slot's sequence, starting at position `start_pos` (the number of
@@ -42,6 +51,10 @@ class Transformer {
   virtual int max_slots() const = 0;
   virtual int context_length() const = 0;
   virtual int64_t parameter_count() const = 0;
+  // The device the model runs on ("cpu", "cuda:0", ...) and whether the portable formulation
+  // is used.
+  virtual std::string device() const { return "cpu"; }
+  virtual bool portable() const { return false; }
 
   // Runs every chunk in one step. Single-token chunks (decoding) are batched into one forward
   // pass; longer chunks (prompt processing) run as they come. `logits` receives, per chunk in

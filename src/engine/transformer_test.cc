@@ -3,6 +3,7 @@
 // and on the two real GGUF files in ../shared/data.
 #include "engine/transformer.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,10 +51,12 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
   return out;
 }
 
-std::unique_ptr<Transformer> Make(const WeightSource& weights, int slots, int context) {
+std::unique_ptr<Transformer> Make(const WeightSource& weights, int slots, int context,
+                                  bool portable = false) {
   TransformerOptions options;
   options.max_slots = slots;
   options.context_length = context;
+  options.portable_kernels = portable;
   auto t = Transformer::Create(weights, options);
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   return t.ok() ? std::move(t).value() : nullptr;
@@ -79,9 +82,10 @@ SequenceChunk Chunk(int slot, int start, std::vector<int32_t> tokens, bool all =
 // Cached decoding equals a full recomputation, and sequences decoded together (some joining
 // mid-way, in consecutive and scattered slots) equal the same sequences run one by one: logits
 // within kTolerance and the same greedy tokens.
-void CheckCacheAndBatching(const WeightSource& weights, uint64_t seed) {
+void CheckCacheAndBatching(const WeightSource& weights, uint64_t seed, bool portable = false) {
+  SCOPED_TRACE(portable ? "portable kernels" : "CPU kernels");
   const int vocab = weights.config().vocab_size;
-  auto t = Make(weights, 4, 128);
+  auto t = Make(weights, 4, 128, portable);
   ASSERT_NE(t, nullptr);
 
   // Solo: prefill, then greedy decoding one token at a time, each step checked against a full
@@ -168,8 +172,11 @@ TEST_P(ReferenceMatchTest, PrefillDecodeAndFullMatchTheReference) {
   ASSERT_TRUE(expected.ok()) << expected.status().ToString();
   const int V = config.vocab_size;
 
-  auto t = Make(weights, 3, 128);
+  for (bool portable : {false, true}) {
+  SCOPED_TRACE(portable ? "portable kernels" : "CPU kernels");
+  auto t = Make(weights, 3, 128, portable);
   ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->portable(), portable);
   auto full = t->ForwardFull(tokens);
   ASSERT_TRUE(full.ok()) << full.status().ToString();
   EXPECT_LT(MaxDiff(*full, *expected), kTolerance) << "full recomputation";
@@ -184,6 +191,7 @@ TEST_P(ReferenceMatchTest, PrefillDecodeAndFullMatchTheReference) {
   for (int pos = 25; pos < static_cast<int>(tokens.size()); ++pos) {
     auto step = Step(*t, {Chunk(2, pos, {tokens[pos]})});
     ASSERT_LT(MaxDiff(step[0], Row(*expected, V, pos)), kTolerance) << "decode at " << pos;
+  }
   }
 }
 
@@ -252,12 +260,14 @@ TEST(TransformerTest, CachedDecodingAndBatchingOnRandomModels) {
   {
     MemoryWeights weights(config, 21);
     CheckCacheAndBatching(weights, 100);
+    CheckCacheAndBatching(weights, 100, /*portable=*/true);
   }
   config.rope_style = RopeStyle::kHalfSplit;
   config.qkv_bias = true;
   config.sliding_window = 9;
   MemoryWeights weights(config, 22);
   CheckCacheAndBatching(weights, 200);
+  CheckCacheAndBatching(weights, 200, /*portable=*/true);
 }
 
 TEST(TransformerTest, LongPromptRunsInPiecesAndMatchesFullRecomputation) {
@@ -420,6 +430,27 @@ TEST(TransformerTest, TwoThreadsComputeTheSameLogits) {
   TransformerOptions bad;
   bad.threads = 0;
   EXPECT_EQ(Transformer::Create(weights, bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(TransformerTest, UnknownOrUnusableDevicesAreClearErrors) {
+  MemoryWeights weights(TinyConfig(), 1);
+  TransformerOptions options;
+  options.device = "abacus";
+  auto t = Transformer::Create(weights, options);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(t.status().message(), ::testing::HasSubstr("unknown device \"abacus\""));
+  options.device = "cuda:7";
+  t = Transformer::Create(weights, options);
+  if (t.ok()) {
+    GTEST_SKIP() << "this libtorch has CUDA device 7; nothing to check";
+  }
+  EXPECT_EQ(t.status().code(), StatusCode::kFailedPrecondition) << t.status().ToString();
+  EXPECT_THAT(t.status().message(), ::testing::HasSubstr("device cuda:7 is not usable"));
+  options.device = "cpu";
+  t = Transformer::Create(weights, options);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ((*t)->device(), "cpu");
 }
 
 TEST(TransformerTest, ContextDefaultsToTheModelsCappedAt4096) {
