@@ -377,8 +377,8 @@ Result<std::unique_ptr<Transformer>> AtenTransformer::Build(const WeightSource& 
       l.keys = at::empty({t->max_slots_, c.n_kv_heads, t->context_length_, D}, cache);
       l.values = at::empty({t->max_slots_, c.n_kv_heads, t->context_length_, D}, cache);
       if (!t->device_.is_cpu()) {
-        for (at::Tensor* w : {&l.attention_norm, &l.wqkv, &l.bqkv, &l.wo, &l.ffn_norm, &l.w13,
-                              &l.w2}) {
+        for (at::Tensor* w :
+             {&l.attention_norm, &l.wqkv, &l.bqkv, &l.wo, &l.ffn_norm, &l.w13, &l.w2}) {
           if (w->defined()) *w = w->to(t->device_);
         }
       }

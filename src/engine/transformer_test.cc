@@ -173,25 +173,25 @@ TEST_P(ReferenceMatchTest, PrefillDecodeAndFullMatchTheReference) {
   const int V = config.vocab_size;
 
   for (bool portable : {false, true}) {
-  SCOPED_TRACE(portable ? "portable kernels" : "CPU kernels");
-  auto t = Make(weights, 3, 128, portable);
-  ASSERT_NE(t, nullptr);
-  EXPECT_EQ(t->portable(), portable);
-  auto full = t->ForwardFull(tokens);
-  ASSERT_TRUE(full.ok()) << full.status().ToString();
-  EXPECT_LT(MaxDiff(*full, *expected), kTolerance) << "full recomputation";
+    SCOPED_TRACE(portable ? "portable kernels" : "CPU kernels");
+    auto t = Make(weights, 3, 128, portable);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->portable(), portable);
+    auto full = t->ForwardFull(tokens);
+    ASSERT_TRUE(full.ok()) << full.status().ToString();
+    EXPECT_LT(MaxDiff(*full, *expected), kTolerance) << "full recomputation";
 
-  auto prefill = Step(*t, {Chunk(1, 0, tokens, /*all=*/true)});
-  ASSERT_EQ(prefill.size(), 1u);
-  EXPECT_LT(MaxDiff(prefill[0], *expected), kTolerance) << "prefill, all logits";
+    auto prefill = Step(*t, {Chunk(1, 0, tokens, /*all=*/true)});
+    ASSERT_EQ(prefill.size(), 1u);
+    EXPECT_LT(MaxDiff(prefill[0], *expected), kTolerance) << "prefill, all logits";
 
-  // 25 tokens of prompt, then one token at a time, in another slot.
-  auto last = Step(*t, {Chunk(2, 0, std::vector<int32_t>(tokens.begin(), tokens.begin() + 25))});
-  EXPECT_LT(MaxDiff(last[0], Row(*expected, V, 24)), kTolerance) << "prefill, last logits";
-  for (int pos = 25; pos < static_cast<int>(tokens.size()); ++pos) {
-    auto step = Step(*t, {Chunk(2, pos, {tokens[pos]})});
-    ASSERT_LT(MaxDiff(step[0], Row(*expected, V, pos)), kTolerance) << "decode at " << pos;
-  }
+    // 25 tokens of prompt, then one token at a time, in another slot.
+    auto last = Step(*t, {Chunk(2, 0, std::vector<int32_t>(tokens.begin(), tokens.begin() + 25))});
+    EXPECT_LT(MaxDiff(last[0], Row(*expected, V, 24)), kTolerance) << "prefill, last logits";
+    for (int pos = 25; pos < static_cast<int>(tokens.size()); ++pos) {
+      auto step = Step(*t, {Chunk(2, pos, {tokens[pos]})});
+      ASSERT_LT(MaxDiff(step[0], Row(*expected, V, pos)), kTolerance) << "decode at " << pos;
+    }
   }
 }
 

@@ -211,8 +211,9 @@ int Main(int argc, char** argv) {
       if (arg == "--tolerance") tolerance = std::atof(value.c_str());
       if (arg == "--steps") steps = std::atoi(value.c_str());
     } else if (!arg.empty() && arg[0] == '-') {
-      std::fprintf(stderr, "usage: engine_device_check [--device D] [--tolerance T] [--steps N] "
-                           "MODEL.gguf ...\n");
+      std::fprintf(stderr,
+                   "usage: engine_device_check [--device D] [--tolerance T] [--steps N] "
+                   "MODEL.gguf ...\n");
       return 2;
     } else {
       models.push_back(arg);
