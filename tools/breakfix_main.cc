@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
   commands["runs"] = AddRunsCommand(app);
   commands["suite"] = AddSuiteCommand(app);
   commands["serve"] = AddServeCommand(app);
+  commands["judge"] = AddJudgeCommand(app);
+  commands["curate"] = AddCurateCommand(app);
+  commands["train"] = AddTrainCommand(app);
+  commands["cycle"] = AddCycleCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

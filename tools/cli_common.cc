@@ -1,5 +1,6 @@
 #include "cli_common.h"
 
+#include "breakfix/classifier_judge.h"
 #include "engine_plugin.h"
 
 #include <unistd.h>
@@ -164,9 +165,10 @@ Result<std::shared_ptr<Engine>> ModelSet::LocalEngine(const LocalModelSpec& spec
       return Status::InvalidArgument(
           "local:" + spec.path + " is already loaded with other engine settings (chat_template=" +
           (have.chat_template.empty() ? "detected" : have.chat_template) +
-          ", max_batch=" + std::to_string(have.max_batch) + ", context_length=" +
-          std::to_string(have.context_length) + ", threads=" + std::to_string(have.threads) +
-          ", device=" + have.device + "); one model file is loaded once, so give every role the same settings");
+          ", max_batch=" + std::to_string(have.max_batch) +
+          ", context_length=" + std::to_string(have.context_length) +
+          ", threads=" + std::to_string(have.threads) + ", device=" + have.device +
+          "); one model file is loaded once, so give every role the same settings");
     }
     return it->second.engine;
   }
@@ -198,6 +200,12 @@ Result<ChatModel*> ModelSet::AddModel(const EndpointOptions& options) {
 Result<Judge*> ModelSet::AddJudge(const std::string& spec, const ModelTable& table) {
   if (spec == "refusal") {
     judges_.push_back(NewRefusalJudge());
+    return judges_.back().get();
+  }
+  if (spec.rfind(kClassifierSpecPrefix, 0) == 0) {
+    BF_ASSIGN_OR_RETURN(std::unique_ptr<Judge> judge,
+                        LoadClassifierJudge(spec.substr(sizeof(kClassifierSpecPrefix) - 1)));
+    judges_.push_back(std::move(judge));
     return judges_.back().get();
   }
   BF_ASSIGN_OR_RETURN(EndpointOptions options, ResolveEndpoint(spec, table, "judge"));

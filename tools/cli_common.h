@@ -39,6 +39,10 @@ CommandFn AddCompareCommand(CLI::App& app);
 CommandFn AddRunsCommand(CLI::App& app);
 CommandFn AddSuiteCommand(CLI::App& app);
 CommandFn AddServeCommand(CLI::App& app);
+CommandFn AddJudgeCommand(CLI::App& app);
+CommandFn AddCurateCommand(CLI::App& app);
+CommandFn AddTrainCommand(CLI::App& app);
+CommandFn AddCycleCommand(CLI::App& app);
 
 // Models described in a configuration file's `models:` map, by name.
 using ModelTable = std::map<std::string, EndpointOptions>;
@@ -52,6 +56,7 @@ struct LocalModelSpec {
   EngineOptions engine;
 };
 inline constexpr char kLocalSpecPrefix[] = "local:";
+inline constexpr char kClassifierSpecPrefix[] = "classifier:";
 bool IsLocalSpec(const std::string& spec);
 // Errors name the key and what was expected.
 Result<LocalModelSpec> ParseLocalSpec(const std::string& spec);
@@ -71,7 +76,8 @@ class ModelSet {
   ~ModelSet();
   // An HTTP endpoint, or a local model when options.base_url is a local spec.
   Result<ChatModel*> AddModel(const EndpointOptions& options);
-  // "refusal" gives the refusal-prefix judge; anything else an LLM judge on that endpoint.
+  // "refusal" gives the refusal-prefix judge, "classifier:PATH" a trained classifier judge
+  // (breakfix judge train); anything else an LLM judge on that endpoint.
   Result<Judge*> AddJudge(const std::string& spec, const ModelTable& table);
   HttpClient* client() { return client_.get(); }
   // Cancels every queued and in-flight call; returns when no callback can arrive any more.

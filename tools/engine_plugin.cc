@@ -80,4 +80,29 @@ Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<En
   return api->new_local_chat_model(std::move(engine), std::move(name));
 }
 
+Result<TrainResult> TrainViaPlugin(const TrainOptions& options, const TrainData& data,
+                                   const TrainProgressFn& progress,
+                                   const std::atomic<bool>* stop) {
+  BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
+  return api->train(options, data, progress, stop);
+}
+
+Status InitModelViaPlugin(const InitModelOptions& options) {
+  BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
+  return api->init_model(options);
+}
+
+Result<std::vector<ReplyScore>> ScoreRepliesViaPlugin(const std::string& model_path,
+                                                      const std::vector<ScoredReply>& items,
+                                                      const ScoreOptions& options) {
+  BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
+  return api->score_replies(model_path, items, options);
+}
+
+Result<PreferenceLossReport> EvaluatePreferenceLossViaPlugin(
+    const TrainOptions& options, const std::vector<PreferencePair>& pairs) {
+  BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
+  return api->evaluate_preference_loss(options, pairs);
+}
+
 }  // namespace breakfix::cli

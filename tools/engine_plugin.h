@@ -6,6 +6,7 @@
 #include <string>
 
 #include "breakfix/engine.h"
+#include "breakfix/train.h"
 #include "engine/plugin_api.h"
 
 namespace breakfix::cli {
@@ -20,6 +21,17 @@ Result<std::unique_ptr<Engine>> LoadEngineViaPlugin(const std::string& path,
                                                     const EngineOptions& options);
 Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<Engine> engine,
                                                               std::string name);
+
+// The trainer (breakfix/train.h) through the plugin.
+Result<TrainResult> TrainViaPlugin(const TrainOptions& options, const TrainData& data,
+                                   const TrainProgressFn& progress,
+                                   const std::atomic<bool>* stop);
+Status InitModelViaPlugin(const InitModelOptions& options);
+Result<std::vector<ReplyScore>> ScoreRepliesViaPlugin(const std::string& model_path,
+                                                      const std::vector<ScoredReply>& items,
+                                                      const ScoreOptions& options);
+Result<PreferenceLossReport> EvaluatePreferenceLossViaPlugin(
+    const TrainOptions& options, const std::vector<PreferencePair>& pairs);
 
 }  // namespace breakfix::cli
 

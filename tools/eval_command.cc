@@ -337,7 +337,9 @@ CommandFn AddEvalCommand(CLI::App& app) {
       "Model under test: a configured name, url=...,model=...[,key_env=...], or local:PATH "
       "(repeat for several)");
   cmd->add_option("--simulator", flags->simulator, "Model that plays the user (multi-turn)");
-  cmd->add_option("--judge", flags->judge, "Judge model (name or spec), or \"refusal\"");
+  cmd->add_option(
+      "--judge", flags->judge,
+      "Judge: model name or spec (LLM judge), \"refusal\", or \"classifier:MODEL.json\"");
   cmd->add_option("--store", flags->store, "SQLite store (created if missing)")
       ->capture_default_str();
   cmd->add_option("--out", flags->out, "Report directory (default breakfix-reports/<run>)");

@@ -20,6 +20,7 @@
 #include "breakfix/chat_model.h"
 #include "breakfix/env.h"
 #include "breakfix/judge.h"
+#include "breakfix/preference.h"
 #include "breakfix/status.h"
 #include "breakfix/suite.h"
 
@@ -116,6 +117,17 @@ struct RoleUsage {
   double latency_ms_total = 0;
 };
 
+// A step of a break-fix cycle (see `breakfix cycle`).
+struct CycleStepRecord {
+  std::string cycle;   // the cycle's name
+  std::string model;   // the base model's name within the cycle
+  int round = 0;       // 0 = the baseline measurement
+  std::string step;    // "measure", "curate", "train", ...
+  std::string status;  // "running" or "done"
+  std::string detail_json = "{}";  // what the step produced (run names, paths, hashes, counts)
+  int64_t updated_us = 0;          // set by the store when 0
+};
+
 struct StoreOptions {
   int64_t cache_size_kib = 16384;  // SQLite page cache (bounded, so memory stays flat)
   int busy_timeout_ms = 5000;      // wait this long for a lock held by another process
@@ -182,6 +194,20 @@ class Store {
   // Model calls of the run's units (calls whose unit_key is one of the run's conversation or
   // annotation keys), summed per role. A unit shared by several runs counts in each.
   virtual Result<std::map<std::string, RoleUsage>> UsageByRole(int64_t run_id) = 0;
+
+  // --- Break-fix cycles (schema version 4) ---
+  // One step of one round of a cycle for one base model ("measure", "curate", "train"...).
+  // Putting a step again replaces it (a step goes from "running" to "done").
+  virtual Status PutCycleStep(const CycleStepRecord& step) = 0;
+  // Every step of the cycle, ordered by model, round, then step name.
+  virtual Result<std::vector<CycleStepRecord>> CycleSteps(const std::string& cycle) = 0;
+  // The preference pairs curated in a round, stored byte-exact (model output included) in one
+  // transaction; putting a round's pairs again replaces them.
+  virtual Status PutPreferencePairs(const std::string& cycle, const std::string& model, int round,
+                                    const std::vector<PreferencePair>& pairs) = 0;
+  virtual Result<std::vector<PreferencePair>> PreferencePairs(const std::string& cycle,
+                                                              const std::string& model,
+                                                              int round) = 0;
 };
 
 }  // namespace breakfix

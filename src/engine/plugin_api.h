@@ -8,6 +8,7 @@
 #include <string>
 
 #include "breakfix/engine.h"
+#include "breakfix/train.h"
 
 namespace breakfix {
 
@@ -20,6 +21,16 @@ struct EnginePluginApi {
   std::unique_ptr<ChatModel> (*new_local_chat_model)(std::shared_ptr<Engine> engine,
                                                      std::string name);
   const char* (*chat_template_name)(ChatTemplateKind kind);
+  // The trainer (breakfix/train.h): SFT, DPO and IPO through one entry, selected by
+  // options.method.
+  Result<TrainResult> (*train)(const TrainOptions& options, const TrainData& data,
+                               const TrainProgressFn& progress, const std::atomic<bool>* stop);
+  Status (*init_model)(const InitModelOptions& options);
+  Result<std::vector<ReplyScore>> (*score_replies)(const std::string& model_path,
+                                                   const std::vector<ScoredReply>& items,
+                                                   const ScoreOptions& options);
+  Result<PreferenceLossReport> (*evaluate_preference_loss)(
+      const TrainOptions& options, const std::vector<PreferencePair>& pairs);
 };
 
 inline constexpr const char* kEnginePluginSymbol = "breakfix_engine_plugin_v1";

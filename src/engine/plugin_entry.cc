@@ -2,8 +2,13 @@
 
 extern "C" __attribute__((visibility("default"))) const breakfix::EnginePluginApi*
 breakfix_engine_plugin_v1() {
-  static const breakfix::EnginePluginApi api{BREAKFIX_VERSION, &breakfix::LoadEngine,
+  static const breakfix::EnginePluginApi api{BREAKFIX_VERSION,
+                                             &breakfix::LoadEngine,
                                              &breakfix::NewLocalChatModel,
-                                             &breakfix::ChatTemplateName};
+                                             &breakfix::ChatTemplateName,
+                                             &breakfix::Train,
+                                             &breakfix::InitModel,
+                                             &breakfix::ScoreReplies,
+                                             &breakfix::EvaluatePreferenceLoss};
   return &api;
 }

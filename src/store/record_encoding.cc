@@ -218,6 +218,36 @@ Result<std::vector<std::string>> DecodeStringList(std::string_view text, std::st
   return items;
 }
 
+std::string EncodeMessages(const std::vector<Message>& messages) {
+  json array = json::array();
+  for (const Message& m : messages) {
+    array.push_back(json{{"role", RoleName(m.role)}, {"content", BytesToJson(m.content)}});
+  }
+  return array.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<std::vector<Message>> DecodeMessages(std::string_view text, std::string_view where) {
+  std::string context(where);
+  BF_ASSIGN_OR_RETURN(json array, ParseJson(text, context));
+  if (!array.is_array()) {
+    return Status::Corruption(context + ": expected an array of messages, found " +
+                              std::string(array.type_name()));
+  }
+  std::vector<Message> messages;
+  for (size_t i = 0; i < array.size(); ++i) {
+    const std::string at = context + "[" + std::to_string(i) + "]";
+    const json& m = array[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content")) {
+      return Status::Corruption(at + ": expected {\"role\": ..., \"content\": ...}");
+    }
+    Result<Role> role = ParseRole(m["role"].get<std::string>());
+    if (!role.ok()) return Status::Corruption(at + ": " + role.status().message());
+    BF_ASSIGN_OR_RETURN(std::string content, BytesFromJson(m["content"], at + ".content"));
+    messages.push_back(Message{*role, std::move(content)});
+  }
+  return messages;
+}
+
 std::string EncodeItem(const SeedItem& item) {
   json params = json::array();
   for (const auto& [name, value] : item.params) {

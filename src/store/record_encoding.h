@@ -45,6 +45,10 @@ Result<SeedItem> DecodeItem(std::string_view json, std::string_view where);
 std::string EncodeStringList(const std::vector<std::string>& items);
 Result<std::vector<std::string>> DecodeStringList(std::string_view json, std::string_view where);
 
+// Chat messages as a JSON array [{"role":"user","content":...}, ...], contents bytes exact.
+std::string EncodeMessages(const std::vector<Message>& messages);
+Result<std::vector<Message>> DecodeMessages(std::string_view json, std::string_view where);
+
 }  // namespace store
 }  // namespace breakfix
 

@@ -1,6 +1,6 @@
 // The result store's schema.
 //
-// Current schema (version 3), one row per:
+// Current schema (version 4), one row per:
 //
 //   runs            a run: its identity and configuration.
 //     id INTEGER PRIMARY KEY        assigned on insert; runs are also found by it ("breakfix
@@ -74,6 +74,21 @@
 //     ok, error, attempts
 //     prompt_tokens, completion_tokens, latency_ms (REAL, milliseconds), at_us
 //     INDEX model_calls_by_unit (unit_key)
+//
+//   cycle_steps     one step of one round of a break-fix cycle for one base model (version 4).
+//     PRIMARY KEY (cycle, model, round, step)   round 0 is the baseline measurement
+//     status                        "running" or "done"
+//     detail_json                   what the step produced: run names, checkpoint path and
+//                                   SHA-256, pair counts, training summary
+//     updated_us
+//
+//   preference_pairs  the pairs curated in a round (version 4).
+//     PRIMARY KEY (cycle, model, round, position)   position = output order, from 0
+//     pair_id, kind                 "safety", "over_refusal" or "imported"
+//     prompt_json                   the prompt's messages (store::EncodeMessages: contents are
+//                                   JSON strings, or {"hex": ...} when not valid UTF-8)
+//     chosen, rejected              the replies, byte-exact
+//     provenance_json               where the pair came from (run, conversation, turn, scores)
 //
 // Text columns are always bound as parameters with an explicit length; nothing stored is ever
 // spliced into SQL text.
@@ -184,6 +199,32 @@ ALTER TABLE conversations ADD COLUMN finished_us INTEGER;
 // Version 3: the targets of each run with their model identities, and the rendered items, so a
 // conversation can be traced back to exactly what was sent (and a later curation step can reuse
 // an item's goal and document).
+constexpr char kSchemaV4[] = R"sql(
+CREATE TABLE cycle_steps (
+  cycle        TEXT NOT NULL,
+  model        TEXT NOT NULL,
+  round        INTEGER NOT NULL,
+  step         TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  detail_json  TEXT NOT NULL,
+  updated_us   INTEGER NOT NULL,
+  PRIMARY KEY (cycle, model, round, step)
+) WITHOUT ROWID;
+CREATE TABLE preference_pairs (
+  cycle            TEXT NOT NULL,
+  model            TEXT NOT NULL,
+  round            INTEGER NOT NULL,
+  position         INTEGER NOT NULL,
+  pair_id          TEXT NOT NULL,
+  kind             TEXT NOT NULL,
+  prompt_json      TEXT NOT NULL,
+  chosen           TEXT NOT NULL,
+  rejected         TEXT NOT NULL,
+  provenance_json  TEXT NOT NULL,
+  PRIMARY KEY (cycle, model, round, position)
+) WITHOUT ROWID;
+)sql";
+
 constexpr char kSchemaV3[] = R"sql(
 CREATE TABLE run_targets (
   run_id    INTEGER NOT NULL REFERENCES runs(id),
@@ -270,6 +311,7 @@ const std::vector<Migration>& Migrations() {
       {1, "initial schema", kSchemaV1},
       {2, "runs.updated_us and conversations.finished_us", kSchemaV2},
       {3, "run_targets, items and conversations.item_key", kSchemaV3},
+      {4, "cycle_steps and preference_pairs", kSchemaV4},
   };
   return *migrations;
 }

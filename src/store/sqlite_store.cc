@@ -87,6 +87,21 @@ constexpr char kForEachResultSql[] =
 // Every model call of the run's units, streamed: for each unit (in run order), its calls found
 // through model_calls_by_unit. No sort and no temporary set of keys, so memory stays flat however
 // large the run; the sums are taken in C++.
+constexpr char kPutCycleStepSql[] =
+    "INSERT OR REPLACE INTO cycle_steps (cycle, model, round, step, status, detail_json, "
+    "updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr char kSelectCycleStepsSql[] =
+    "SELECT model, round, step, status, detail_json, updated_us FROM cycle_steps WHERE cycle = ?1 "
+    "ORDER BY model, round, step";
+constexpr char kDeletePairsSql[] =
+    "DELETE FROM preference_pairs WHERE cycle = ?1 AND model = ?2 AND round = ?3";
+constexpr char kInsertPairSql[] =
+    "INSERT INTO preference_pairs (cycle, model, round, position, pair_id, kind, prompt_json, "
+    "chosen, rejected, provenance_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr char kSelectPairsSql[] =
+    "SELECT pair_id, kind, prompt_json, chosen, rejected, provenance_json FROM preference_pairs "
+    "WHERE cycle = ?1 AND model = ?2 AND round = ?3 ORDER BY position";
+
 constexpr char kUsageByRoleSql[] =
     "SELECT m.role, m.ok, m.prompt_tokens, m.completion_tokens, m.latency_ms "
     "FROM run_units AS u JOIN model_calls AS m ON m.unit_key = u.conversation_key "
@@ -139,6 +154,9 @@ class SqliteStore final : public Store {
         {&insert_annotation_, kInsertAnnotationSql, "insert annotation"},
         {&select_annotation_, kSelectAnnotationSql, "read annotation"},
         {&insert_model_call_, kInsertModelCallSql, "insert model call"},
+        {&put_cycle_step_, kPutCycleStepSql, "store cycle step"},
+        {&delete_pairs_, kDeletePairsSql, "delete preference pairs"},
+        {&insert_pair_, kInsertPairSql, "insert preference pair"},
     };
     for (const Entry& e : entries) {
       BF_ASSIGN_OR_RETURN(*e.stmt, Statement::Prepare(db_.get(), e.sql, e.operation, path_));
@@ -585,6 +603,108 @@ class SqliteStore final : public Store {
     return usage;
   }
 
+  Status PutCycleStep(const CycleStepRecord& step) override {
+    Statement& s = put_cycle_step_;
+    s.BindText(1, step.cycle);
+    s.BindText(2, step.model);
+    s.BindInt(3, step.round);
+    s.BindText(4, step.step);
+    s.BindText(5, step.status);
+    s.BindText(6, step.detail_json);
+    s.BindInt(7, step.updated_us != 0 ? step.updated_us : env_->WallMicros());
+    return s.Run();
+  }
+
+  Result<std::vector<CycleStepRecord>> CycleSteps(const std::string& cycle) override {
+    BF_ASSIGN_OR_RETURN(
+        Statement s, Statement::Prepare(db_.get(), kSelectCycleStepsSql, "read cycle steps", path_,
+                                        /*persistent=*/false));
+    ScopedReset reset(s);
+    s.BindText(1, cycle);
+    std::vector<CycleStepRecord> steps;
+    while (true) {
+      BF_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      CycleStepRecord r;
+      r.cycle = cycle;
+      r.model = s.Text(0);
+      r.round = static_cast<int>(s.Int(1));
+      r.step = s.Text(2);
+      r.status = s.Text(3);
+      r.detail_json = s.Text(4);
+      r.updated_us = s.Int(5);
+      steps.push_back(std::move(r));
+    }
+    return steps;
+  }
+
+  Status PutPreferencePairs(const std::string& cycle, const std::string& model, int round,
+                            const std::vector<PreferencePair>& pairs) override {
+    // All or nothing: inside the caller's transaction when one is open, else in our own.
+    const bool own = !in_transaction_;
+    if (own) BF_RETURN_IF_ERROR(Begin());
+    Status s = [&]() -> Status {
+      delete_pairs_.BindText(1, cycle);
+      delete_pairs_.BindText(2, model);
+      delete_pairs_.BindInt(3, round);
+      BF_RETURN_IF_ERROR(delete_pairs_.Run());
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        const PreferencePair& p = pairs[i];
+        // Bound text is not copied: it must outlive Run().
+        const std::string prompt_json = store::EncodeMessages(p.prompt);
+        const std::string provenance = p.provenance_json.empty() ? "{}" : p.provenance_json;
+        Statement& q = insert_pair_;
+        q.BindText(1, cycle);
+        q.BindText(2, model);
+        q.BindInt(3, round);
+        q.BindInt(4, static_cast<int64_t>(i));
+        q.BindText(5, p.id);
+        q.BindText(6, p.kind);
+        q.BindText(7, prompt_json);
+        q.BindText(8, p.chosen);
+        q.BindText(9, p.rejected);
+        q.BindText(10, provenance);
+        BF_RETURN_IF_ERROR(q.Run());
+      }
+      return Status::OK();
+    }();
+    if (!own) return s;
+    if (!s.ok()) {
+      (void)Rollback();
+      return s;
+    }
+    return Commit();
+  }
+
+  Result<std::vector<PreferencePair>> PreferencePairs(const std::string& cycle,
+                                                      const std::string& model,
+                                                      int round) override {
+    BF_ASSIGN_OR_RETURN(
+        Statement s, Statement::Prepare(db_.get(), kSelectPairsSql, "read preference pairs", path_,
+                                        /*persistent=*/false));
+    ScopedReset reset(s);
+    s.BindText(1, cycle);
+    s.BindText(2, model);
+    s.BindInt(3, round);
+    std::vector<PreferencePair> pairs;
+    while (true) {
+      BF_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      PreferencePair p;
+      p.id = s.Text(0);
+      p.kind = s.Text(1);
+      BF_ASSIGN_OR_RETURN(
+          p.prompt,
+          WithRow(store::DecodeMessages(s.Text(2), "preference pair " + p.id + " prompt_json"),
+                  "cycle " + cycle));
+      p.chosen = s.Text(3);
+      p.rejected = s.Text(4);
+      p.provenance_json = s.Text(5);
+      pairs.push_back(std::move(p));
+    }
+    return pairs;
+  }
+
  private:
   // Adds the database path and row to a decoding error.
   template <typename T>
@@ -664,6 +784,9 @@ class SqliteStore final : public Store {
   Statement insert_annotation_;
   Statement select_annotation_;
   Statement insert_model_call_;
+  Statement put_cycle_step_;
+  Statement delete_pairs_;
+  Statement insert_pair_;
 };
 
 // Runs a pragma that returns one text value (journal_mode).

@@ -945,3 +945,68 @@ TEST(SqliteStoreOpenTest, MissingDirectoryIsAnIOErrorNamingThePath) {
 }  // namespace
 }  // namespace store
 }  // namespace breakfix
+
+namespace breakfix {
+namespace store {
+namespace {
+
+class CycleStoreTest : public SqliteStoreTest {};
+
+TEST_F(CycleStoreTest, CycleStepsAreReplacedAndListedInOrder) {
+  CycleStepRecord a{"c1", "tiny", 1, "train", "running", R"({"pairs":3})", 0};
+  CycleStepRecord b{"c1", "tiny", 0, "measure", "done", R"({"run":"r0"})", 0};
+  CycleStepRecord other{"c2", "tiny", 0, "measure", "done", "{}", 0};
+  ASSERT_TRUE(store_->PutCycleStep(a).ok());
+  ASSERT_TRUE(store_->PutCycleStep(b).ok());
+  ASSERT_TRUE(store_->PutCycleStep(other).ok());
+  a.status = "done";
+  a.detail_json = R"({"pairs":3,"final":"x"})";
+  ASSERT_TRUE(store_->PutCycleStep(a).ok());
+  auto steps = store_->CycleSteps("c1");
+  ASSERT_TRUE(steps.ok()) << steps.status().ToString();
+  ASSERT_EQ(steps->size(), 2u);
+  EXPECT_EQ((*steps)[0].round, 0);
+  EXPECT_EQ((*steps)[0].step, "measure");
+  EXPECT_EQ((*steps)[1].step, "train");
+  EXPECT_EQ((*steps)[1].status, "done");
+  EXPECT_EQ((*steps)[1].detail_json, R"({"pairs":3,"final":"x"})");
+  EXPECT_EQ((*steps)[1].updated_us, kT0);
+  EXPECT_TRUE(store_->CycleSteps("none")->empty());
+}
+
+TEST_F(CycleStoreTest, PreferencePairsRoundTripByteExactAndReplace) {
+  PreferencePair p;
+  p.id = "p1";
+  p.prompt = {{Role::kSystem, "be safe"}, {Role::kUser, std::string("bad \xff\xfe bytes\0x", 15)}};
+  p.chosen = "a safe reply";
+  p.rejected = std::string("model output \xc3\x28 with NUL \0 inside", 33);
+  p.kind = kPairKindSafety;
+  p.provenance_json = R"({"run":"r0","turn":1})";
+  PreferencePair q = p;
+  q.id = "p2";
+  q.kind = kPairKindOverRefusal;
+  ASSERT_TRUE(store_->PutPreferencePairs("c1", "tiny", 0, {p, q}).ok());
+  auto got = store_->PreferencePairs("c1", "tiny", 0);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].id, "p1");
+  EXPECT_EQ((*got)[0].prompt, p.prompt);
+  EXPECT_EQ((*got)[0].rejected, p.rejected);
+  EXPECT_EQ((*got)[0].provenance_json, p.provenance_json);
+  EXPECT_EQ((*got)[1].kind, kPairKindOverRefusal);
+  // Putting the round again replaces it; other rounds are untouched.
+  ASSERT_TRUE(store_->PutPreferencePairs("c1", "tiny", 1, {p}).ok());
+  ASSERT_TRUE(store_->PutPreferencePairs("c1", "tiny", 0, {q}).ok());
+  EXPECT_EQ(store_->PreferencePairs("c1", "tiny", 0)->size(), 1u);
+  EXPECT_EQ(store_->PreferencePairs("c1", "tiny", 0)->at(0).id, "p2");
+  EXPECT_EQ(store_->PreferencePairs("c1", "tiny", 1)->size(), 1u);
+  // Inside a caller's transaction that rolls back, nothing changes.
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->PutPreferencePairs("c1", "tiny", 1, {}).ok());
+  ASSERT_TRUE(store_->Rollback().ok());
+  EXPECT_EQ(store_->PreferencePairs("c1", "tiny", 1)->size(), 1u);
+}
+
+}  // namespace
+}  // namespace store
+}  // namespace breakfix

@@ -1,0 +1,252 @@
+// Cycle YAML files (format in docs/cycle.md). Every key is checked: an unknown key or a value of
+// the wrong type is an error naming file:line:column, so a typo never silently falls back to a
+// default.
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "breakfix/cycle.h"
+
+namespace breakfix {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  Status At(const YAML::Node& node, const std::string& what) const {
+    const YAML::Mark m = node.Mark();
+    std::string where = file_;
+    if (m.line >= 0) where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    return Status::InvalidArgument(where + ": " + what);
+  }
+
+  Status Keys(const YAML::Node& map, const std::string& section,
+              const std::set<std::string>& known) const {
+    if (!map.IsMap()) return At(map, section + " must be a mapping");
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>();
+      if (!known.count(key)) {
+        std::string list;
+        for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+        return At(kv.first,
+                  "unknown key \"" + key + "\" in " + section + "; expected one of: " + list);
+      }
+    }
+    return Status::OK();
+  }
+
+  template <typename T>
+  Status Get(const YAML::Node& map, const char* key, T* out, const char* expected) const {
+    const YAML::Node n = map[key];
+    if (!n) return Status::OK();
+    try {
+      *out = n.as<T>();
+    } catch (const YAML::Exception&) {
+      return At(n, std::string(key) + ": expected " + expected);
+    }
+    return Status::OK();
+  }
+
+  Status Strings(const YAML::Node& map, const char* key, std::vector<std::string>* out) const {
+    const YAML::Node n = map[key];
+    if (!n) return Status::OK();
+    if (!n.IsSequence()) return At(n, std::string(key) + ": expected a list of strings");
+    out->clear();
+    for (const YAML::Node& v : n) {
+      if (!v.IsScalar()) return At(v, std::string(key) + ": expected a list of strings");
+      out->push_back(v.as<std::string>());
+    }
+    return Status::OK();
+  }
+
+  Status Positive(const YAML::Node& map, const char* key, double value, bool allow_zero) const {
+    if (value > 0 || (allow_zero && value == 0)) return Status::OK();
+    return At(map[key], std::string(key) + " must be " + (allow_zero ? ">= 0" : "> 0"));
+  }
+
+ private:
+  std::string file_;
+};
+
+// A path relative to the config file's folder; specs ("classifier:judge.json") keep their
+// prefix and resolve the part after it.
+std::string Resolve(const std::string& base, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(base) / path).lexically_normal().string();
+}
+
+std::string ResolveSpec(const std::string& base, const std::string& spec) {
+  for (const char* prefix : {"local:", "classifier:"}) {
+    const std::string p = prefix;
+    if (spec.rfind(p, 0) == 0) return p + Resolve(base, spec.substr(p.size()));
+  }
+  return spec;
+}
+
+Status ParseTrain(const Reader& r, const YAML::Node& t, TrainOptions* o) {
+  BF_RETURN_IF_ERROR(
+      r.Keys(t, "train",
+             {"method", "beta", "learning_rate", "min_lr_ratio", "warmup_steps", "epochs",
+              "max_steps", "batch_size", "grad_accum", "weight_decay", "max_grad_norm",
+              "max_seq_len", "seed", "checkpoint_every", "threads", "device", "bf16", "lora"}));
+  std::string method = TrainMethodName(o->method);
+  BF_RETURN_IF_ERROR(r.Get(t, "method", &method, "dpo or ipo"));
+  Result<TrainMethod> m = ParseTrainMethod(method);
+  if (!m.ok() || *m == TrainMethod::kSft) {
+    return r.At(t["method"], "method: expected dpo or ipo (a cycle trains on preference pairs)");
+  }
+  o->method = *m;
+  BF_RETURN_IF_ERROR(r.Get(t, "beta", &o->beta, "a number"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "beta", o->beta, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "learning_rate", &o->learning_rate, "a number"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "learning_rate", o->learning_rate, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "min_lr_ratio", &o->min_lr_ratio, "a number"));
+  BF_RETURN_IF_ERROR(r.Get(t, "warmup_steps", &o->warmup_steps, "an integer"));
+  BF_RETURN_IF_ERROR(r.Get(t, "epochs", &o->epochs, "an integer"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "epochs", o->epochs, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "max_steps", &o->max_steps, "an integer"));
+  BF_RETURN_IF_ERROR(r.Get(t, "batch_size", &o->batch_size, "an integer"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "batch_size", o->batch_size, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "grad_accum", &o->grad_accum, "an integer"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "grad_accum", o->grad_accum, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "weight_decay", &o->weight_decay, "a number"));
+  BF_RETURN_IF_ERROR(r.Get(t, "max_grad_norm", &o->max_grad_norm, "a number"));
+  BF_RETURN_IF_ERROR(r.Get(t, "max_seq_len", &o->max_seq_len, "an integer"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "max_seq_len", o->max_seq_len, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "seed", &o->seed, "an unsigned integer"));
+  BF_RETURN_IF_ERROR(r.Get(t, "checkpoint_every", &o->checkpoint_every, "an integer"));
+  BF_RETURN_IF_ERROR(r.Get(t, "threads", &o->threads, "an integer"));
+  BF_RETURN_IF_ERROR(r.Positive(t, "threads", o->threads, false));
+  BF_RETURN_IF_ERROR(r.Get(t, "device", &o->device, "a device name"));
+  BF_RETURN_IF_ERROR(r.Get(t, "bf16", &o->bf16, "true or false"));
+  if (const YAML::Node l = t["lora"]) {
+    BF_RETURN_IF_ERROR(r.Keys(l, "train.lora", {"rank", "alpha", "targets", "dropout"}));
+    BF_RETURN_IF_ERROR(r.Get(l, "rank", &o->lora.rank, "an integer"));
+    BF_RETURN_IF_ERROR(r.Positive(l, "rank", o->lora.rank, true));
+    BF_RETURN_IF_ERROR(r.Get(l, "alpha", &o->lora.alpha, "a number"));
+    BF_RETURN_IF_ERROR(r.Strings(l, "targets", &o->lora.targets));
+    BF_RETURN_IF_ERROR(r.Get(l, "dropout", &o->lora.dropout, "a number"));
+  }
+  return Status::OK();
+}
+
+Status ParseCurate(const Reader& r, const YAML::Node& n, const std::string& base, Env* env,
+                   CurateOptions* o) {
+  BF_RETURN_IF_ERROR(
+      r.Keys(n, "curate",
+             {"dedup", "dedup_threshold", "dedup_ngram", "min_help_words", "refusal_ok_families",
+              "refusal_ok_categories", "over_refusal_min_share", "over_refusal_max_share",
+              "max_tokens", "max_in_flight", "policy_file"}));
+  BF_RETURN_IF_ERROR(r.Get(n, "dedup", &o->dedup, "true or false"));
+  BF_RETURN_IF_ERROR(r.Get(n, "dedup_threshold", &o->dedup_threshold, "a number in (0, 1]"));
+  if (o->dedup_threshold <= 0 || o->dedup_threshold > 1) {
+    return r.At(n["dedup_threshold"], "dedup_threshold must be in (0, 1]");
+  }
+  BF_RETURN_IF_ERROR(r.Get(n, "dedup_ngram", &o->dedup_ngram, "an integer"));
+  BF_RETURN_IF_ERROR(r.Get(n, "min_help_words", &o->min_help_words, "an integer"));
+  BF_RETURN_IF_ERROR(r.Strings(n, "refusal_ok_families", &o->refusal_ok_families));
+  BF_RETURN_IF_ERROR(r.Strings(n, "refusal_ok_categories", &o->refusal_ok_categories));
+  BF_RETURN_IF_ERROR(r.Get(n, "over_refusal_min_share", &o->over_refusal_min_share, "a number"));
+  BF_RETURN_IF_ERROR(r.Get(n, "over_refusal_max_share", &o->over_refusal_max_share, "a number"));
+  BF_RETURN_IF_ERROR(r.Get(n, "max_tokens", &o->fixer_sampling.max_tokens, "an integer"));
+  BF_RETURN_IF_ERROR(r.Get(n, "max_in_flight", &o->max_in_flight, "an integer"));
+  std::string policy_file;
+  BF_RETURN_IF_ERROR(r.Get(n, "policy_file", &policy_file, "a file path"));
+  if (!policy_file.empty()) {
+    const std::string path = Resolve(base, policy_file);
+    Result<std::string> text = env->ReadFile(path);
+    if (!text.ok()) return r.At(n["policy_file"], "cannot read " + path);
+    o->policy = *text;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::string& file) {
+  Reader r(file);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap()) return Status::InvalidArgument(file + ": expected a mapping at the top");
+  BF_RETURN_IF_ERROR(r.Keys(
+      root, "the cycle file",
+      {"name", "out_dir", "rounds", "seed", "models", "measure", "roles", "curate", "train"}));
+  const std::string base = fs::path(file).parent_path().string();
+  Env* env = Env::Default();
+  CycleConfig c;
+  BF_RETURN_IF_ERROR(r.Get(root, "name", &c.name, "a string"));
+  if (c.name.empty()) return r.At(root, "name: required (names the cycle's runs)");
+  std::string out_dir;
+  BF_RETURN_IF_ERROR(r.Get(root, "out_dir", &out_dir, "a folder path"));
+  c.out_dir = out_dir.empty() ? Resolve(base, "cycle-" + c.name) : Resolve(base, out_dir);
+  BF_RETURN_IF_ERROR(r.Get(root, "rounds", &c.rounds, "an integer"));
+  if (c.rounds < 0) return r.At(root["rounds"], "rounds must be >= 0");
+  BF_RETURN_IF_ERROR(r.Get(root, "seed", &c.seed, "an unsigned integer"));
+  c.train.seed = c.seed;
+
+  const YAML::Node models = root["models"];
+  if (!models || !models.IsSequence() || models.size() == 0) {
+    return r.At(models ? models : root, "models: expected a list of {name, path}");
+  }
+  for (const YAML::Node& m : models) {
+    BF_RETURN_IF_ERROR(r.Keys(m, "a model", {"name", "path"}));
+    CycleModel model;
+    BF_RETURN_IF_ERROR(r.Get(m, "name", &model.name, "a string"));
+    BF_RETURN_IF_ERROR(r.Get(m, "path", &model.path, "a path"));
+    if (model.name.empty() || model.path.empty()) return r.At(m, "a model needs name and path");
+    model.path = Resolve(base, model.path);
+    c.models.push_back(std::move(model));
+  }
+
+  if (const YAML::Node m = root["measure"]) {
+    BF_RETURN_IF_ERROR(r.Keys(m, "measure",
+                              {"suite", "families", "limit_per_family", "max_turns", "max_tokens",
+                               "max_in_flight", "over_refusal_suite", "over_refusal_judge"}));
+    BF_RETURN_IF_ERROR(r.Get(m, "suite", &c.suite, "a suite name or file"));
+    if (c.suite.find('/') != std::string::npos || c.suite.ends_with(".yaml")) {
+      c.suite = Resolve(base, c.suite);
+    }
+    BF_RETURN_IF_ERROR(r.Strings(m, "families", &c.families));
+    BF_RETURN_IF_ERROR(r.Get(m, "limit_per_family", &c.limit_per_family, "an integer"));
+    BF_RETURN_IF_ERROR(r.Get(m, "max_turns", &c.max_turns, "an integer"));
+    BF_RETURN_IF_ERROR(r.Get(m, "max_tokens", &c.target_sampling.max_tokens, "an integer"));
+    BF_RETURN_IF_ERROR(r.Get(m, "max_in_flight", &c.max_in_flight, "an integer"));
+    BF_RETURN_IF_ERROR(r.Get(m, "over_refusal_suite", &c.over_refusal_suite, "a suite name"));
+    BF_RETURN_IF_ERROR(r.Get(m, "over_refusal_judge", &c.over_refusal_judge, "a judge spec"));
+  }
+  if (const YAML::Node roles = root["roles"]) {
+    BF_RETURN_IF_ERROR(r.Keys(roles, "roles", {"simulator", "judge", "fixer"}));
+    BF_RETURN_IF_ERROR(r.Get(roles, "simulator", &c.simulator, "a model spec or self"));
+    BF_RETURN_IF_ERROR(r.Get(roles, "judge", &c.judge, "a judge spec"));
+    BF_RETURN_IF_ERROR(r.Get(roles, "fixer", &c.fixer, "a model spec or self"));
+  }
+  c.simulator = ResolveSpec(base, c.simulator);
+  c.judge = ResolveSpec(base, c.judge);
+  c.fixer = ResolveSpec(base, c.fixer);
+  c.over_refusal_judge = ResolveSpec(base, c.over_refusal_judge);
+  if (const YAML::Node n = root["curate"]) {
+    BF_RETURN_IF_ERROR(ParseCurate(r, n, base, env, &c.curate));
+  }
+  if (const YAML::Node t = root["train"]) BF_RETURN_IF_ERROR(ParseTrain(r, t, &c.train));
+  return c;
+}
+
+Result<CycleConfig> LoadCycleConfig(const std::string& path, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  Result<std::string> text = env->ReadFile(path);
+  if (!text.ok()) return Status::InvalidArgument("cannot read cycle file " + path);
+  return ParseCycleConfig(*text, path);
+}
+
+}  // namespace breakfix
