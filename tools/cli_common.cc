@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -221,6 +222,111 @@ void ModelSet::CancelAll() {
   // An engine cannot cancel one caller's work wholesale; shutting it down cancels everything
   // and returns after the last callback.
   for (auto& [path, loaded] : engines_) loaded.engine->Shutdown(/*finish_in_flight=*/false);
+}
+
+std::string YamlWhere(const std::string& file, const YAML::Mark& mark) {
+  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+namespace {
+
+Result<std::string> YamlScalar(const YAML::Node& node, const std::string& file,
+                               const std::string& key, const char* expected) {
+  if (!node.IsScalar()) {
+    return Status::InvalidArgument(YamlWhere(file, node.Mark()) + ": \"" + key + "\" must be " +
+                                   expected);
+  }
+  return node.Scalar();
+}
+
+Result<EndpointOptions> ModelFromYaml(const std::string& name, const YAML::Node& node,
+                                      const std::string& file) {
+  std::string spec;
+  std::string local_path;
+  if (node.IsScalar()) {
+    spec = node.Scalar();
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "local") {
+        BF_ASSIGN_OR_RETURN(local_path, YamlScalar(kv.second, file, key, "a model path"));
+        continue;
+      }
+      if (key == "headers" && kv.second.IsMap()) {
+        for (const auto& h : kv.second) {
+          BF_ASSIGN_OR_RETURN(std::string value,
+                              YamlScalar(h.second, file, "header value", "a scalar"));
+          spec += (spec.empty() ? "" : ",") + std::string("header.") + h.first.as<std::string>() +
+                  "=" + value;
+        }
+        continue;
+      }
+      BF_ASSIGN_OR_RETURN(std::string value, YamlScalar(kv.second, file, key, "a scalar"));
+      if (value.find(',') != std::string::npos) {
+        return Status::InvalidArgument(YamlWhere(file, kv.second.Mark()) + ": value of \"" + key +
+                                       "\" must not contain a comma");
+      }
+      spec += (spec.empty() ? "" : ",") + key + "=" + value;
+    }
+  } else {
+    return Status::InvalidArgument(YamlWhere(file, node.Mark()) + ": model \"" + name +
+                                   "\" must be a map (url, model, key_env, ...) or a spec string");
+  }
+  if (!local_path.empty()) {
+    spec = std::string(kLocalSpecPrefix) + local_path + (spec.empty() ? "" : "," + spec);
+  }
+  auto parsed = IsLocalSpec(spec) ? ResolveEndpoint(spec, {}, name) : ParseEndpointSpec(spec);
+  if (!parsed.ok()) {
+    return Status::InvalidArgument(YamlWhere(file, node.Mark()) + ": model \"" + name +
+                                   "\": " + parsed.status().message());
+  }
+  if (parsed->name.empty()) parsed->name = name;
+  return parsed;
+}
+
+}  // namespace
+
+Result<ModelTable> ModelTableFromYaml(const YAML::Node& models, const std::string& file) {
+  if (!models.IsMap()) {
+    return Status::InvalidArgument(YamlWhere(file, models.Mark()) +
+                                   ": \"models\" must be a map of name -> model");
+  }
+  ModelTable table;
+  for (const auto& m : models) {
+    const std::string name = m.first.as<std::string>();
+    BF_ASSIGN_OR_RETURN(table[name], ModelFromYaml(name, m.second, file));
+  }
+  return table;
+}
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
+
+void OnStopSignal(int) {
+  g_stop.store(true);
+  if (g_signals.fetch_add(1) >= 1) {
+    const char msg[] = "\nbreakfix: stopping immediately\n";
+    (void)!::write(2, msg, sizeof(msg) - 1);
+    std::_Exit(kExitFailed);
+  }
+}
+
+}  // namespace
+
+StopOnSignals::StopOnSignals() {
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+}
+
+const std::atomic<bool>* StopOnSignals::flag() const { return &g_stop; }
+
+void StopOnSignals::Restore() {
+  if (!installed_) return;
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  installed_ = false;
 }
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& path, bool create) {

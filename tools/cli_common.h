@@ -3,7 +3,9 @@
 #ifndef BREAKFIX_TOOLS_CLI_COMMON_H_
 #define BREAKFIX_TOOLS_CLI_COMMON_H_
 
+#include <yaml-cpp/yaml.h>
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +70,14 @@ Result<LocalModelSpec> ParseLocalSpec(const std::string& spec);
 Result<EndpointOptions> ResolveEndpoint(const std::string& spec, const ModelTable& table,
                                         const std::string& default_name);
 
+// "file:line:column" of a YAML node, 1-based.
+std::string YamlWhere(const std::string& file, const YAML::Mark& mark);
+
+// A configuration file's `models:` map: name -> an inline spec string, or a map of spec keys
+// (`local: PATH` for an in-process model, `headers:` for extra request headers). Errors name
+// file:line:column.
+Result<ModelTable> ModelTableFromYaml(const YAML::Node& models, const std::string& file);
+
 // Owns the HTTP client, the local engines and every model and judge built for a command.
 // Each local model file is loaded once and shared by every role that names it.
 class ModelSet {
@@ -113,6 +123,25 @@ class ProgressPrinter {
   bool tty_;
   double plain_interval_s_;
   double last_plain_s_ = -1e9;
+};
+
+// Ctrl-C and SIGTERM for a long command, from construction until Restore() (or destruction):
+// the first signal sets the stop flag, so work in flight finishes and is stored; a second one
+// leaves at once (committed work is safe: store transactions roll back, checkpoints appear by
+// rename). The flag stays readable after Restore().
+class StopOnSignals {
+ public:
+  StopOnSignals();
+  ~StopOnSignals() { Restore(); }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+  const std::atomic<bool>* flag() const;
+  bool stopped() const { return flag()->load(); }
+  void Restore();  // default handlers again
+
+ private:
+  bool installed_ = true;
 };
 
 // Splits "a,b,c" into its non-empty parts.

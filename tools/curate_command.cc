@@ -1,10 +1,10 @@
 // breakfix curate: preference pairs (DPO) and chosen replies (SFT) from judged runs; with
 // `import-hh`, pairs from Anthropic's HH-RLHF files; with `convert`, SFT examples from pairs.
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -15,19 +15,6 @@
 
 namespace breakfix::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-std::atomic<int> g_signals{0};
-
-void OnSignal(int) {
-  g_stop.store(true);
-  if (g_signals.fetch_add(1) >= 1) {
-    // Second Ctrl-C: leave at once. Results already appended to the cache are kept.
-    const char msg[] = "\nbreakfix: stopping immediately\n";
-    (void)!::write(2, msg, sizeof(msg) - 1);
-    std::_Exit(kExitFailed);
-  }
-}
 
 struct CurateFlags {
   std::string config;
@@ -60,62 +47,6 @@ struct ConvertFlags {
   bool quiet = false;
 };
 
-std::string Where(const std::string& file, const YAML::Mark& mark) {
-  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-}
-
-// One entry of a configuration's `models:` map: an inline spec string, or a map of spec keys
-// (with `local: PATH` for an in-process model and `headers:` for extra request headers).
-Result<EndpointOptions> ModelEntry(const std::string& name, const YAML::Node& node,
-                                   const std::string& file) {
-  std::string spec;
-  std::string local_path;
-  if (node.IsScalar()) {
-    spec = node.Scalar();
-  } else if (node.IsMap()) {
-    for (const auto& kv : node) {
-      const std::string key = kv.first.as<std::string>();
-      if (key == "headers" && kv.second.IsMap()) {
-        for (const auto& h : kv.second) {
-          if (!h.second.IsScalar()) {
-            return Status::InvalidArgument(Where(file, h.second.Mark()) +
-                                           ": a header value must be a scalar");
-          }
-          spec += (spec.empty() ? "" : ",") + std::string("header.") + h.first.as<std::string>() +
-                  "=" + h.second.Scalar();
-        }
-        continue;
-      }
-      if (!kv.second.IsScalar()) {
-        return Status::InvalidArgument(Where(file, kv.second.Mark()) + ": \"" + key +
-                                       "\" must be a scalar");
-      }
-      if (key == "local") {
-        local_path = kv.second.Scalar();
-        continue;
-      }
-      if (kv.second.Scalar().find(',') != std::string::npos) {
-        return Status::InvalidArgument(Where(file, kv.second.Mark()) + ": value of \"" + key +
-                                       "\" must not contain a comma");
-      }
-      spec += (spec.empty() ? "" : ",") + key + "=" + kv.second.Scalar();
-    }
-  } else {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
-                                   "\" must be a map (url, model, key_env, ...) or a spec string");
-  }
-  if (!local_path.empty()) {
-    spec = std::string(kLocalSpecPrefix) + local_path + (spec.empty() ? "" : "," + spec);
-  }
-  auto parsed = IsLocalSpec(spec) ? ResolveEndpoint(spec, {}, name) : ParseEndpointSpec(spec);
-  if (!parsed.ok()) {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
-                                   "\": " + parsed.status().message());
-  }
-  if (parsed->name.empty()) parsed->name = name;
-  return parsed;
-}
-
 // Reads the `models:` map of a configuration file. Other top-level settings are left to the
 // commands they belong to, so the file given to `breakfix eval` serves here as well.
 Result<ModelTable> LoadModelTable(const std::string& file, Env* env) {
@@ -127,22 +58,14 @@ Result<ModelTable> LoadModelTable(const std::string& file, Env* env) {
   try {
     root = YAML::Load(*text);
   } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(Where(file, e.mark) + ": " + e.msg);
+    return Status::InvalidArgument(YamlWhere(file, e.mark) + ": " + e.msg);
   }
   if (!root.IsMap()) {
     return Status::InvalidArgument(file + ":1:1: the configuration must be a map of settings");
   }
   const YAML::Node models = root["models"];
   if (!models) return table;
-  if (!models.IsMap()) {
-    return Status::InvalidArgument(Where(file, models.Mark()) +
-                                   ": \"models\" must be a map of name -> model");
-  }
-  for (const auto& m : models) {
-    const std::string name = m.first.as<std::string>();
-    BF_ASSIGN_OR_RETURN(table[name], ModelEntry(name, m.second, file));
-  }
-  return table;
+  return ModelTableFromYaml(models, file);
 }
 
 Result<std::map<std::string, int>> ParseThresholds(const std::vector<std::string>& specs) {
@@ -288,16 +211,14 @@ int RunCurate(CurateFlags& flags) {
   auto store = OpenStore(flags.store, /*create=*/false);
   if (!store.ok()) return FailLookup(store.status());
 
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  StopOnSignals signals;
   CurateProgressLine progress(!flags.no_progress && !flags.quiet);
   auto result = Curate(
       store->get(), flags.runs, *fixer, judge, options,
-      [&](const CurateProgress& p) { progress.Update(p); }, &g_stop);
+      [&](const CurateProgress& p) { progress.Update(p); }, signals.flag());
   // No callback may arrive after this point: cancel what is still queued or on the wire.
   (*models)->CancelAll();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  signals.Restore();
   if (!result.ok()) {
     if (result.status().code() == StatusCode::kNotFound) return FailLookup(result.status());
     return Fail(result.status());

@@ -1,9 +1,7 @@
 // breakfix cycle: run (or resume) a break-fix cycle from a YAML file, and report it round over
 // round.
-#include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -15,19 +13,6 @@
 
 namespace breakfix::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-std::atomic<int> g_signals{0};
-
-void OnSignal(int) {
-  g_stop.store(true);
-  if (g_signals.fetch_add(1) >= 1) {
-    // Second Ctrl-C: leave at once. Committed work is safe; the open transaction rolls back.
-    const char msg[] = "\nbreakfix: stopping immediately\n";
-    (void)!::write(2, msg, sizeof(msg) - 1);
-    std::_Exit(kExitFailed);
-  }
-}
 
 struct CycleFlags {
   std::string config;
@@ -152,16 +137,15 @@ int RunCycleCommand(const CycleFlags& flags) {
   CliCycleServices services(env, flags);
   if (Status s = services.Init(); !s.ok()) return Fail(s);
 
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  StopOnSignals signals;
   const bool quiet = flags.quiet;
   auto progress = [quiet](const std::string& line) {
     if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
   };
-  Result<CycleResult> result = RunCycle(*config, store->get(), &services, env, progress, &g_stop);
+  Result<CycleResult> result =
+      RunCycle(*config, store->get(), &services, env, progress, signals.flag());
   services.CancelAll();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  signals.Restore();
   if (!result.ok()) return Fail(result.status());
   if (result->interrupted) {
     std::fprintf(stderr, "breakfix: cycle interrupted; finished steps are stored in %s\n",

@@ -2,7 +2,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <set>
 
@@ -12,19 +11,6 @@
 
 namespace breakfix::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-std::atomic<int> g_signals{0};
-
-void OnSignal(int) {
-  g_stop.store(true);
-  if (g_signals.fetch_add(1) >= 1) {
-    // Second Ctrl-C: leave at once. Committed work is safe; the open transaction rolls back.
-    const char msg[] = "\nbreakfix: stopping immediately\n";
-    (void)!::write(2, msg, sizeof(msg) - 1);
-    std::_Exit(kExitFailed);
-  }
-}
 
 struct EvalFlags {
   std::string config;
@@ -41,22 +27,18 @@ struct EvalFlags {
   EvalOptions options;
 };
 
-std::string Where(const std::string& file, const YAML::Mark& mark) {
-  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-}
-
 // Reads a scalar of type T, with an error naming file:line:column and the expected type.
 template <typename T>
 Result<T> Scalar(const YAML::Node& node, const std::string& file, const std::string& key,
                  const char* expected) {
   if (!node.IsScalar()) {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": \"" + key + "\" must be " +
+    return Status::InvalidArgument(YamlWhere(file, node.Mark()) + ": \"" + key + "\" must be " +
                                    expected);
   }
   try {
     return node.as<T>();
   } catch (const YAML::Exception&) {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": \"" + key + "\" must be " +
+    return Status::InvalidArgument(YamlWhere(file, node.Mark()) + ": \"" + key + "\" must be " +
                                    expected + ", found \"" + node.Scalar() + "\"");
   }
 }
@@ -66,7 +48,7 @@ Result<std::vector<std::string>> StringList(const YAML::Node& node, const std::s
   std::vector<std::string> out;
   if (node.IsScalar()) return SplitList(node.Scalar());
   if (!node.IsSequence()) {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": \"" + key +
+    return Status::InvalidArgument(YamlWhere(file, node.Mark()) + ": \"" + key +
                                    "\" must be a list of strings");
   }
   for (const auto& v : node) {
@@ -74,49 +56,6 @@ Result<std::vector<std::string>> StringList(const YAML::Node& node, const std::s
     out.push_back(s);
   }
   return out;
-}
-
-// A model entry of the configuration: a map of spec keys, or an inline spec string.
-Result<EndpointOptions> ModelFromYaml(const std::string& name, const YAML::Node& node,
-                                      const std::string& file) {
-  std::string spec;
-  std::string local_path;  // a map with `local: PATH` describes an in-process model
-  if (node.IsScalar()) {
-    spec = node.Scalar();
-  } else if (node.IsMap()) {
-    for (const auto& kv : node) {
-      const std::string key = kv.first.as<std::string>();
-      if (key == "local") {
-        BF_ASSIGN_OR_RETURN(local_path, Scalar<std::string>(kv.second, file, key, "a model path"));
-        continue;
-      }
-      if (key == "headers" && kv.second.IsMap()) {
-        for (const auto& h : kv.second) {
-          spec += (spec.empty() ? "" : ",") + std::string("header.") + h.first.as<std::string>() +
-                  "=" + h.second.as<std::string>();
-        }
-        continue;
-      }
-      BF_ASSIGN_OR_RETURN(std::string value, Scalar<std::string>(kv.second, file, key, "a scalar"));
-      if (value.find(',') != std::string::npos) {
-        return Status::InvalidArgument(Where(file, kv.second.Mark()) + ": value of \"" + key +
-                                       "\" must not contain a comma");
-      }
-      spec += (spec.empty() ? "" : ",") + key + "=" + value;
-    }
-  } else {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
-                                   "\" must be a map (url, model, key_env, ...) or a spec string");
-  }
-  if (!local_path.empty())
-    spec = std::string(kLocalSpecPrefix) + local_path + (spec.empty() ? "" : "," + spec);
-  auto parsed = IsLocalSpec(spec) ? ResolveEndpoint(spec, {}, name) : ParseEndpointSpec(spec);
-  if (!parsed.ok()) {
-    return Status::InvalidArgument(Where(file, node.Mark()) + ": model \"" + name +
-                                   "\": " + parsed.status().message());
-  }
-  if (parsed->name.empty()) parsed->name = name;
-  return parsed;
 }
 
 Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env) {
@@ -129,7 +68,7 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(Where(file, e.mark) + ": " + e.msg);
+    return Status::InvalidArgument(YamlWhere(file, e.mark) + ": " + e.msg);
   }
   if (!root.IsMap()) {
     return Status::InvalidArgument(file + ":1:1: the configuration must be a map of settings");
@@ -145,18 +84,12 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
     if (!kKeys.count(key)) {
       std::string allowed;
       for (const auto& k : kKeys) allowed += (allowed.empty() ? "" : ", ") + k;
-      return Status::InvalidArgument(Where(file, kv.first.Mark()) + ": unknown setting \"" + key +
-                                     "\"; expected one of: " + allowed);
+      return Status::InvalidArgument(YamlWhere(file, kv.first.Mark()) + ": unknown setting \"" +
+                                     key + "\"; expected one of: " + allowed);
     }
     if (key == "models") {
-      if (!v.IsMap()) {
-        return Status::InvalidArgument(Where(file, v.Mark()) +
-                                       ": \"models\" must be a map of name -> model");
-      }
-      for (const auto& m : v) {
-        const std::string name = m.first.as<std::string>();
-        BF_ASSIGN_OR_RETURN(models[name], ModelFromYaml(name, m.second, file));
-      }
+      BF_ASSIGN_OR_RETURN(ModelTable table, ModelTableFromYaml(v, file));
+      for (auto& [name, options] : table) models[name] = std::move(options);
     } else if (key == "suite" && !given("--suite")) {
       BF_ASSIGN_OR_RETURN(flags.suite, Scalar<std::string>(v, file, key, "a suite name or path"));
     } else if (key == "store" && !given("--store")) {
@@ -187,7 +120,7 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
                           Scalar<std::string>(v, file, key, "a model name, spec or \"refusal\""));
     } else if (key == "target_sampling") {
       if (!v.IsMap()) {
-        return Status::InvalidArgument(Where(file, v.Mark()) +
+        return Status::InvalidArgument(YamlWhere(file, v.Mark()) +
                                        ": \"target_sampling\" must be a map");
       }
       for (const auto& s : v) {
@@ -200,7 +133,7 @@ Status LoadConfig(CLI::App* cmd, EvalFlags& flags, ModelTable& models, Env* env)
         } else if (sk == "max_tokens") {
           BF_ASSIGN_OR_RETURN(so.max_tokens, Scalar<int>(s.second, file, sk, "an integer"));
         } else {
-          return Status::InvalidArgument(Where(file, s.first.Mark()) +
+          return Status::InvalidArgument(YamlWhere(file, s.first.Mark()) +
                                          ": unknown sampling setting \"" + sk +
                                          "\"; expected temperature, top_p or max_tokens");
         }
@@ -282,16 +215,14 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
   auto store = OpenStore(flags.store, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
 
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  StopOnSignals signals;
   ProgressPrinter printer(!flags.no_progress && !flags.quiet);
   auto result = RunEval(
       **suite, eval_models, store->get(), flags.options, env,
-      [&](const EvalProgress& p) { printer.Update(p); }, &g_stop);
+      [&](const EvalProgress& p) { printer.Update(p); }, signals.flag());
   // No callback may arrive after this point: cancel what is still queued or on the wire.
   (*models)->CancelAll();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  signals.Restore();
   if (!result.ok()) return Fail(result.status());
 
   auto report = BuildReport(store->get(), result->run.name, ReportOptions{});
@@ -304,7 +235,7 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
     for (const std::string& path : *written) std::printf("wrote %s\n", path.c_str());
   }
   const EvalProgress& p = result->progress;
-  if (g_stop.load()) {
+  if (signals.stopped()) {
     std::fprintf(stderr,
                  "breakfix: interrupted with %lld of %lld units done; run the same command again "
                  "to resume\n",

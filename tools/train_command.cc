@@ -1,11 +1,9 @@
 // breakfix train: fine-tune a local model (sft, dpo, ipo) or write a new random one (init).
 // The trainer itself runs in the engine plugin (libtorch); this file reads flags and data files.
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -22,19 +20,6 @@ namespace breakfix::cli {
 namespace {
 
 using Json = nlohmann::json;
-
-std::atomic<bool> g_train_stop{false};
-std::atomic<int> g_train_signals{0};
-
-void OnTrainSignal(int) {
-  g_train_stop.store(true);
-  if (g_train_signals.fetch_add(1) >= 1) {
-    // Second Ctrl-C: leave at once; the last checkpoint is intact (checkpoints appear by rename).
-    const char msg[] = "\nbreakfix: stopping immediately\n";
-    (void)!::write(2, msg, sizeof(msg) - 1);
-    std::_Exit(kExitFailed);
-  }
-}
 
 // --- data files ------------------------------------------------------------------------------
 
@@ -220,11 +205,9 @@ int RunTrain(TrainFlags& f) {
     }
   };
 
-  std::signal(SIGINT, OnTrainSignal);
-  std::signal(SIGTERM, OnTrainSignal);
-  auto result = TrainViaPlugin(o, data, progress, &g_train_stop);
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  StopOnSignals signals;
+  auto result = TrainViaPlugin(o, data, progress, signals.flag());
+  signals.Restore();
   // A model or directory the user named that does not exist is an input error (exit 2).
   if (!result.ok()) return FailLookup(result.status());
   if (result->interrupted) {

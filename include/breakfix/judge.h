@@ -118,6 +118,11 @@ bool LooksLikeRefusal(const std::string& text);
 
 // --- Exposed for tests and for `breakfix judge` tooling ---
 
+// For deterministic judges that score every assistant turn: the annotation takes its worst turn
+// (the first of equal scores) as outcome kScored, score, and reason "turn N: <reason>"; without
+// any turn it is kUnscorable ("the conversation has no assistant turn to judge").
+void ScoreByWorstTurn(Annotation* annotation);
+
 // The messages sent to the judge. `nonce` makes the conversation fence unguessable by the
 // evaluated text; any occurrence of the fence inside the conversation is neutralised.
 std::vector<Message> BuildJudgeMessages(const Rubric& rubric, const JudgeInput& input,

@@ -11,20 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "breakfix/interval.h"  // Interval, kZ95, WilsonInterval
 #include "breakfix/judge.h"
 
 namespace breakfix {
-
-struct Interval {
-  double lo = 0;
-  double hi = 0;
-};
-
-// z for a two-sided 95% interval.
-inline constexpr double kZ95 = 1.959963984540054;
-
-// Wilson score interval for `successes` out of `n` trials. n == 0 gives [0, 1].
-Interval WilsonInterval(int64_t successes, int64_t n, double z = kZ95);
 
 // Percentile bootstrap interval of the mean of `values` (resampled with replacement `resamples`
 // times from a generator seeded with `seed`; deterministic). Empty input gives [0, 0]; one value

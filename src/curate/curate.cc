@@ -10,10 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 
@@ -21,6 +19,7 @@
 
 #include "breakfix/curate.h"
 #include "breakfix/hash.h"
+#include "core/mailbox.h"
 #include "curate/fix_cache.h"
 #include "curate/json_text.h"
 #include "curate/near_duplicates.h"
@@ -98,30 +97,7 @@ struct Event {
   std::optional<Result<Annotation>> annotation;
 };
 
-// Events from model threads to the curation loop; shared with the callbacks so that one arriving
-// after Curate returned finds a live object.
-class Mailbox {
- public:
-  void Post(Event e) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(std::move(e));
-    }
-    cv_.notify_one();
-  }
-  std::deque<Event> TakeAll(int64_t timeout_ms) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return !events_.empty(); });
-    std::deque<Event> out;
-    out.swap(events_);
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-};
+using EventMailbox = Mailbox<Event>;
 
 // family -> threshold, from a run's configuration JSON (see RunConfigJson in eval.h).
 Result<std::map<std::string, int>> FamilyThresholds(const RunRecord& run) {
@@ -209,7 +185,7 @@ class Curator {
         env_(options.env != nullptr ? options.env : Env::Default()),
         progress_cb_(progress),
         stop_(stop),
-        mailbox_(std::make_shared<Mailbox>()),
+        mailbox_(std::make_shared<EventMailbox>()),
         policy_(options.policy.empty() ? DefaultFixerPolicy() : options.policy),
         policy_hash_(FixerPolicyHash(policy_)),
         fixer_identity_(fixer != nullptr ? fixer->Identity() : ""),
@@ -542,7 +518,7 @@ class Curator {
     c.called_model = true;
     ++active_;
     ++progress_.fixer_calls;
-    std::shared_ptr<Mailbox> mailbox = mailbox_;
+    std::shared_ptr<EventMailbox> mailbox = mailbox_;
     fixer_->Chat(std::move(request), [mailbox, index](Result<ChatResponse> r) {
       Event e;
       e.index = index;
@@ -598,7 +574,7 @@ class Curator {
     c.called_model = true;
     ++active_;
     ++progress_.judge_calls;
-    std::shared_ptr<Mailbox> mailbox = mailbox_;
+    std::shared_ptr<EventMailbox> mailbox = mailbox_;
     judge_->Annotate(std::move(input), [mailbox, index](Result<Annotation> r) {
       Event e;
       e.index = index;
@@ -790,7 +766,7 @@ class Curator {
   Env* env_;
   const CurateProgressCallback& progress_cb_;
   const std::atomic<bool>* stop_;
-  std::shared_ptr<Mailbox> mailbox_;
+  std::shared_ptr<EventMailbox> mailbox_;
   const std::string policy_;
   const std::string policy_hash_;
   const std::string fixer_identity_;

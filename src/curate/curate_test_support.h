@@ -27,6 +27,7 @@
 #include "breakfix/hash.h"
 #include "breakfix/judge.h"
 #include "breakfix/store.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix {
 
@@ -39,33 +40,7 @@ inline void PrintTo(const Message& m, std::ostream* os) {
 
 namespace breakfix::curate {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                          "/breakfix_curate_test.XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  std::string Write(const std::string& name, const std::string& contents) const {
-    std::ofstream out(File(name), std::ios::binary | std::ios::trunc);
-    out << contents;
-    return File(name);
-  }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 inline std::string ReadWhole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

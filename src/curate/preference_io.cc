@@ -1,5 +1,6 @@
 // Preference pairs and SFT examples as JSON Lines: the hand-off from curation to training, and the
 // way external datasets come in. Writers are atomic; readers name file:line and the field.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,26 @@ Result<std::string> ReadReply(const ordered_json& obj, const std::string& where,
   return text;
 }
 
+// Calls `fn` with every non-blank line of a JSONL file (plain or gzip), each of which must be a
+// JSON object, and "path:line" for its errors.
+Status ForEachObject(const std::string& path,
+                     const std::function<Status(const ordered_json&, const std::string&)>& fn) {
+  BF_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
+  std::string line;
+  for (;;) {
+    BF_ASSIGN_OR_RETURN(bool more, reader->Next(&line));
+    if (!more) return Status::OK();
+    if (Blank(line)) continue;
+    const std::string where = path + ":" + std::to_string(reader->line_number());
+    BF_ASSIGN_OR_RETURN(ordered_json obj, curate::ParseJsonLine(line, where));
+    if (!obj.is_object()) {
+      return Status::InvalidArgument(where + ": expected a JSON object, found " +
+                                     JsonTypeName(obj));
+    }
+    BF_RETURN_IF_ERROR(fn(obj, where));
+  }
+}
+
 Result<std::string> OptionalString(const ordered_json& obj, const std::string& where,
                                    const char* field, const std::string& fallback) {
   auto it = obj.find(field);
@@ -138,19 +159,8 @@ Status WritePreferenceJsonl(const std::string& path, const std::vector<Preferenc
 }
 
 Result<std::vector<PreferencePair>> ReadPreferenceJsonl(const std::string& path) {
-  BF_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
   std::vector<PreferencePair> pairs;
-  std::string line;
-  for (;;) {
-    BF_ASSIGN_OR_RETURN(bool more, reader->Next(&line));
-    if (!more) break;
-    if (Blank(line)) continue;
-    const std::string where = path + ":" + std::to_string(reader->line_number());
-    BF_ASSIGN_OR_RETURN(ordered_json obj, curate::ParseJsonLine(line, where));
-    if (!obj.is_object()) {
-      return Status::InvalidArgument(where + ": expected a JSON object, found " +
-                                     JsonTypeName(obj));
-    }
+  BF_RETURN_IF_ERROR(ForEachObject(path, [&](const ordered_json& obj, const std::string& where) {
     PreferencePair pair;
     BF_ASSIGN_OR_RETURN(pair.prompt, ReadPrompt(obj, where));
     BF_ASSIGN_OR_RETURN(pair.chosen, ReadReply(obj, where, "chosen"));
@@ -167,7 +177,8 @@ Result<std::vector<PreferencePair>> ReadPreferenceJsonl(const std::string& path)
       return FieldError(where, "provenance", "expected an object, found " + JsonTypeName(*prov));
     }
     pairs.push_back(std::move(pair));
-  }
+    return Status::OK();
+  }));
   return pairs;
 }
 
@@ -190,19 +201,8 @@ Status WriteSftJsonl(const std::string& path, const std::vector<ChatExample>& ex
 }
 
 Result<std::vector<ChatExample>> ReadSftJsonl(const std::string& path) {
-  BF_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
   std::vector<ChatExample> examples;
-  std::string line;
-  for (;;) {
-    BF_ASSIGN_OR_RETURN(bool more, reader->Next(&line));
-    if (!more) break;
-    if (Blank(line)) continue;
-    const std::string where = path + ":" + std::to_string(reader->line_number());
-    BF_ASSIGN_OR_RETURN(ordered_json obj, curate::ParseJsonLine(line, where));
-    if (!obj.is_object()) {
-      return Status::InvalidArgument(where + ": expected a JSON object, found " +
-                                     JsonTypeName(obj));
-    }
+  BF_RETURN_IF_ERROR(ForEachObject(path, [&](const ordered_json& obj, const std::string& where) {
     ChatExample example;
     auto it = obj.find("messages");
     if (it == obj.end()) return FieldError(where, "messages", "missing");
@@ -215,7 +215,8 @@ Result<std::vector<ChatExample>> ReadSftJsonl(const std::string& path) {
     BF_ASSIGN_OR_RETURN(example.id, OptionalString(obj, where, "id", ""));
     if (example.id.empty()) example.id = ContentId(example.messages, "", "");
     examples.push_back(std::move(example));
-  }
+    return Status::OK();
+  }));
   return examples;
 }
 

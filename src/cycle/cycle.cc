@@ -202,12 +202,15 @@ class Cycle {
     return services_->Model(spec);
   }
 
-  Result<EvalResult> Evaluate(const Suite& suite, const EvalModels& models,
-                              const std::string& run_name, const std::string& tag) {
+  // `families` selects within the suite (the cycle's own list for the measured suite; all of the
+  // over-refusal suite).
+  Result<EvalResult> Evaluate(const Suite& suite, const std::vector<std::string>& families,
+                              const EvalModels& models, const std::string& run_name,
+                              const std::string& tag) {
     EvalOptions o;
     o.run_name = run_name;
     o.seed = c_.seed;
-    o.families = &suite == suite_.get() ? c_.families : std::vector<std::string>{};
+    o.families = families;
     o.limit_per_family = c_.limit_per_family;
     o.max_turns = c_.max_turns;
     o.max_in_flight = c_.max_in_flight;
@@ -241,7 +244,8 @@ class Cycle {
     BF_ASSIGN_OR_RETURN(Judge * judge, services_->JudgeFor(c_.judge));
     EvalModels models{{target}, simulator, judge};
     const std::string run = RunName(c_, model.name, round, suite_->name());
-    BF_ASSIGN_OR_RETURN(EvalResult r, Evaluate(*suite_, models, run, tag + " " + suite_->name()));
+    BF_ASSIGN_OR_RETURN(EvalResult r,
+                        Evaluate(*suite_, c_.families, models, run, tag + " " + suite_->name()));
     if (Stopped()) return json();
     detail["run"] = run;
     detail["run_status"] = RunStatusName(r.run.status);
@@ -249,11 +253,11 @@ class Cycle {
       BF_ASSIGN_OR_RETURN(Judge * refusal, services_->JudgeFor(c_.over_refusal_judge));
       EvalModels benign{{target}, simulator, refusal};
       const std::string or_run = RunName(c_, model.name, round, over_refusal_suite_->name());
-      BF_ASSIGN_OR_RETURN(EvalResult o, Evaluate(*over_refusal_suite_, benign, or_run,
-                                                 tag + " " + over_refusal_suite_->name()));
+      BF_RETURN_IF_ERROR(Evaluate(*over_refusal_suite_, {}, benign, or_run,
+                                  tag + " " + over_refusal_suite_->name())
+                             .status());
       if (Stopped()) return json();
       detail["over_refusal_run"] = or_run;
-      (void)o;
     }
     BF_RETURN_IF_ERROR(Record(model.name, round, kStepMeasure, kDone, detail));
     return detail;

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "breakfix/suite.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix::dataset {
 
@@ -28,32 +29,7 @@ inline std::vector<SeedItem> ReadAll(const Suite& suite) {
   return items;
 }
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "breakfix_dataset_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  // Writes `contents` to path()/name (byte for byte) and returns the full path.
-  std::string Write(const std::string& name, const std::string& contents) const {
-    std::string full = path_ + "/" + name;
-    std::ofstream out(full, std::ios::binary | std::ios::trunc);
-    out << contents;
-    return full;
-  }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 }  // namespace breakfix::dataset
 

@@ -29,15 +29,6 @@ const ByteAlphabet& Alphabet() {
   return kAlphabet;
 }
 
-Status CheckId(const char* field, int32_t id, size_t n) {
-  if (id < -1 || id >= static_cast<int64_t>(n)) {
-    return Status::InvalidArgument(std::string(field) + " " + std::to_string(id) +
-                                   " is outside the vocabulary of " + std::to_string(n) +
-                                   " tokens");
-  }
-  return Status::OK();
-}
-
 // A symbol of a word being merged: bytes [start, start + len) of the word, its token (-1 when
 // the text is no token), and links to the live neighbours.
 struct Symbol {
@@ -80,22 +71,8 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(BpeVocabulary vocab) 
     return Status::InvalidArgument("the vocabulary has more tokens than fit an int32 id");
   }
   if (vocab.types.empty()) vocab.types.assign(n, TokenType::kNormal);
-  if (vocab.types.size() != n) {
-    return Status::InvalidArgument("token types has " + std::to_string(vocab.types.size()) +
-                                   " entries but there are " + std::to_string(n) +
-                                   " tokens (expected one type per token)");
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const auto t = static_cast<int>(vocab.types[i]);
-    if (t < static_cast<int>(TokenType::kNormal) || t > static_cast<int>(TokenType::kByte)) {
-      return Status::InvalidArgument("token " + std::to_string(i) + " has type " +
-                                     std::to_string(t) + " (expected 1..6)");
-    }
-  }
-  BF_RETURN_IF_ERROR(CheckId("bos id", vocab.bos_id, n));
-  BF_RETURN_IF_ERROR(CheckId("eos id", vocab.eos_id, n));
-  BF_RETURN_IF_ERROR(CheckId("unk id", vocab.unk_id, n));
-  BF_RETURN_IF_ERROR(CheckId("eot id", vocab.eot_id, n));
+  BF_RETURN_IF_ERROR(CheckTypesAndSpecialIds(vocab.types, n, vocab.bos_id, vocab.eos_id,
+                                             vocab.unk_id, vocab.eot_id));
   std::unique_ptr<BpeTokenizer> tokenizer(new BpeTokenizer(std::move(vocab)));
 
   const BpeVocabulary& v = tokenizer->vocab_;

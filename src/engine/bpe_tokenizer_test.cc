@@ -22,6 +22,7 @@
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
 #include "engine/tokenizer_loader.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix::engine {
 namespace {
@@ -32,26 +33,7 @@ using Merges = std::vector<std::pair<std::string, std::string>>;
 
 const std::string kSp = "\xE2\x96\x81";  // ▁
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "breakfix_bpe_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  void Write(const std::string& name, const std::string& contents) const {
-    std::ofstream(path_ + "/" + name, std::ios::binary) << contents;
-  }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 // Text spelled in GPT-2's byte alphabet (" the" -> "Ġthe").
 std::string Spell(std::string_view bytes) {

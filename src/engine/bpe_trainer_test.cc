@@ -22,6 +22,7 @@
 #include "breakfix/env.h"
 #include "engine/bpe_tokenizer.h"
 #include "engine/tokenizer_loader.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix::engine {
 namespace {
@@ -29,24 +30,7 @@ namespace {
 using nlohmann::json;
 using Strings = std::vector<std::string>;
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "breakfix_bpetrain_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -100,7 +84,7 @@ BpeTrainOptions SmallOptions() {
 
 TEST(BpeTrainerTest, LoaderLoadsTheOutputUnchanged) {
   ScratchDir dir;
-  auto loaded = TrainAndLoad(Corpus(), SmallOptions(), dir.Sub("tok"));
+  auto loaded = TrainAndLoad(Corpus(), SmallOptions(), dir.File("tok"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Tokenizer& t = *loaded->tokenizer;
   EXPECT_EQ(t.kind(), "bpe");
@@ -116,14 +100,14 @@ TEST(BpeTrainerTest, LoaderLoadsTheOutputUnchanged) {
   EXPECT_FALSE(t.add_bos_default());
   EXPECT_EQ(loaded->eos_text, "<|endoftext|>");
   // Every merge joins two tokens into one (the loader checked that) and made one new token.
-  const json j = json::parse(ReadAll(dir.Sub("tok/tokenizer.json")));
+  const json j = json::parse(ReadAll(dir.File("tok/tokenizer.json")));
   EXPECT_EQ(j["model"]["type"], "BPE");
   EXPECT_EQ(j["model"]["merges"].size(), 340u - 3 - 256);
 }
 
 TEST(BpeTrainerTest, RoundTripsArbitraryBytes) {
   ScratchDir dir;
-  auto loaded = TrainAndLoad(Corpus(), SmallOptions(), dir.Sub("tok"));
+  auto loaded = TrainAndLoad(Corpus(), SmallOptions(), dir.File("tok"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Tokenizer& t = *loaded->tokenizer;
   const Strings samples = {
@@ -152,7 +136,7 @@ TEST(BpeTrainerTest, RoundTripsArbitraryBytes) {
 
 TEST(BpeTrainerTest, FrequentWordsBecomeSingleTokens) {
   ScratchDir dir;
-  auto loaded = TrainAndLoad(Corpus(), SmallOptions(), dir.Sub("tok"));
+  auto loaded = TrainAndLoad(Corpus(), SmallOptions(), dir.File("tok"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Tokenizer& t = *loaded->tokenizer;
   for (const std::string word : {" the", " and", "Once", " upon", " time", " sun"}) {
@@ -174,8 +158,8 @@ TEST(BpeTrainerTest, MergesFollowPairFrequency) {
   BpeTrainOptions o;
   o.vocab_size = 1000;
   o.min_frequency = 1;
-  ASSERT_TRUE(TrainBpeTokenizer(texts, o, dir.Sub("tok")).ok());
-  const json merges = json::parse(ReadAll(dir.Sub("tok/tokenizer.json")))["model"]["merges"];
+  ASSERT_TRUE(TrainBpeTokenizer(texts, o, dir.File("tok")).ok());
+  const json merges = json::parse(ReadAll(dir.File("tok/tokenizer.json")))["model"]["merges"];
   ASSERT_GE(merges.size(), 3u);
   EXPECT_EQ(merges[0], "u g");
   EXPECT_EQ(merges[1], "u n");
@@ -256,8 +240,8 @@ TEST(BpeTrainerTest, MatchesTheNaiveAlgorithmOnRandomWords) {
     o.vocab_size = 259 + 40 + static_cast<int>(rng.Below(300));
     o.min_frequency = 1 + static_cast<int>(rng.Below(3));
     ScratchDir dir;
-    ASSERT_TRUE(TrainBpeTokenizer(words, o, dir.Sub("tok")).ok());
-    const json merges = json::parse(ReadAll(dir.Sub("tok/tokenizer.json")))["model"]["merges"];
+    ASSERT_TRUE(TrainBpeTokenizer(words, o, dir.File("tok")).ok());
+    const json merges = json::parse(ReadAll(dir.File("tok/tokenizer.json")))["model"]["merges"];
     const Strings expected = NaiveMerges(words, 3, o.vocab_size, o.min_frequency);
     ASSERT_FALSE(expected.empty());
     EXPECT_EQ(merges.get<Strings>(), expected) << "seed " << seed;
@@ -271,8 +255,8 @@ TEST(BpeTrainerTest, TiesGoToThePairOfEarlierTokens) {
   ScratchDir dir;
   BpeTrainOptions o;
   o.min_frequency = 1;
-  ASSERT_TRUE(TrainBpeTokenizer({"ab cd"}, o, dir.Sub("tok")).ok());
-  const json merges = json::parse(ReadAll(dir.Sub("tok/tokenizer.json")))["model"]["merges"];
+  ASSERT_TRUE(TrainBpeTokenizer({"ab cd"}, o, dir.File("tok")).ok());
+  const json merges = json::parse(ReadAll(dir.File("tok/tokenizer.json")))["model"]["merges"];
   EXPECT_EQ(merges, json::array({Spell(" ") + " c", "a b", Spell(" c") + " d"}));
 }
 
@@ -281,14 +265,14 @@ TEST(BpeTrainerTest, VocabSizeAndMinFrequencyAreRespected) {
   for (int size : {260, 300, 333}) {
     BpeTrainOptions o = SmallOptions();
     o.vocab_size = size;
-    auto loaded = TrainAndLoad(Corpus(), o, dir.Sub("v" + std::to_string(size)));
+    auto loaded = TrainAndLoad(Corpus(), o, dir.File("v" + std::to_string(size)));
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     EXPECT_EQ(loaded->tokenizer->vocab_size(), size);
   }
   // A corpus that runs out of pairs seen twice stops short of a large vocabulary.
   BpeTrainOptions large = SmallOptions();
   large.vocab_size = 5000;
-  auto short_of = TrainAndLoad(Corpus(), large, dir.Sub("large"));
+  auto short_of = TrainAndLoad(Corpus(), large, dir.File("large"));
   ASSERT_TRUE(short_of.ok()) << short_of.status().ToString();
   EXPECT_GT(short_of->tokenizer->vocab_size(), 333);
   EXPECT_LT(short_of->tokenizer->vocab_size(), 5000);
@@ -297,13 +281,13 @@ TEST(BpeTrainerTest, VocabSizeAndMinFrequencyAreRespected) {
   BpeTrainOptions o;
   o.vocab_size = 5000;
   o.min_frequency = 2;
-  auto loaded = TrainAndLoad({"xq", "zz", "zz", "zz"}, o, dir.Sub("minfreq"));
+  auto loaded = TrainAndLoad({"xq", "zz", "zz", "zz"}, o, dir.File("minfreq"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  const json merges = json::parse(ReadAll(dir.Sub("minfreq/tokenizer.json")))["model"]["merges"];
+  const json merges = json::parse(ReadAll(dir.File("minfreq/tokenizer.json")))["model"]["merges"];
   EXPECT_EQ(merges, json::array({"z z"}));
   EXPECT_EQ(loaded->tokenizer->vocab_size(), 3 + 256 + 1);
   // No text at all: bytes and special tokens only, still a working tokenizer.
-  auto empty = TrainAndLoad({}, o, dir.Sub("empty"));
+  auto empty = TrainAndLoad({}, o, dir.File("empty"));
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_EQ(empty->tokenizer->vocab_size(), 3 + 256);
   EXPECT_EQ(empty->tokenizer->Decode(empty->tokenizer->Encode("hi!", false, false), false), "hi!");
@@ -311,16 +295,16 @@ TEST(BpeTrainerTest, VocabSizeAndMinFrequencyAreRespected) {
 
 TEST(BpeTrainerTest, OutputIsDeterministicAndOrderFree) {
   ScratchDir dir;
-  ASSERT_TRUE(TrainBpeTokenizer(Corpus(), SmallOptions(), dir.Sub("a")).ok());
-  ASSERT_TRUE(TrainBpeTokenizer(Corpus(), SmallOptions(), dir.Sub("b")).ok());
+  ASSERT_TRUE(TrainBpeTokenizer(Corpus(), SmallOptions(), dir.File("a")).ok());
+  ASSERT_TRUE(TrainBpeTokenizer(Corpus(), SmallOptions(), dir.File("b")).ok());
   Strings reversed = Corpus();
   std::reverse(reversed.begin(), reversed.end());
-  ASSERT_TRUE(TrainBpeTokenizer(reversed, SmallOptions(), dir.Sub("c")).ok());
+  ASSERT_TRUE(TrainBpeTokenizer(reversed, SmallOptions(), dir.File("c")).ok());
   for (const char* file : {"/tokenizer.json", "/tokenizer_config.json"}) {
-    const std::string a = ReadAll(dir.Sub("a") + file);
+    const std::string a = ReadAll(dir.File("a") + file);
     ASSERT_FALSE(a.empty());
-    EXPECT_EQ(a, ReadAll(dir.Sub("b") + file)) << file;
-    EXPECT_EQ(a, ReadAll(dir.Sub("c") + file)) << file;
+    EXPECT_EQ(a, ReadAll(dir.File("b") + file)) << file;
+    EXPECT_EQ(a, ReadAll(dir.File("c") + file)) << file;
   }
 }
 
@@ -331,7 +315,7 @@ TEST(BpeTrainerTest, SpecialTokensEncodeAsSingleIds) {
   // A special token's text inside the corpus is cut out, never learned as merges.
   Strings texts = Corpus();
   for (int i = 0; i < 20; ++i) texts.push_back("<|pad|><|pad|><tool>");
-  auto loaded = TrainAndLoad(texts, o, dir.Sub("tok"));
+  auto loaded = TrainAndLoad(texts, o, dir.File("tok"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Tokenizer& t = *loaded->tokenizer;
   const auto ids =
@@ -346,7 +330,7 @@ TEST(BpeTrainerTest, SpecialTokensEncodeAsSingleIds) {
   EXPECT_NE(std::find(t.stop_ids().begin(), t.stop_ids().end(), 0), t.stop_ids().end());
   EXPECT_NE(std::find(t.stop_ids().begin(), t.stop_ids().end(), 4), t.stop_ids().end());
   // Nothing was learned from "<|pad|>" (every merge is of ordinary text).
-  const json merges = json::parse(ReadAll(dir.Sub("tok/tokenizer.json")))["model"]["merges"];
+  const json merges = json::parse(ReadAll(dir.File("tok/tokenizer.json")))["model"]["merges"];
   for (const json& m : merges) {
     EXPECT_EQ(m.get<std::string>().find("pad"), std::string::npos) << m;
   }
@@ -359,7 +343,7 @@ TEST(BpeTrainerTest, BosIsAddedByDefaultWhenSet) {
   o.bos_token = "<s>";
   o.eos_token = "</s>";
   o.chat_template = "llama2";
-  auto loaded = TrainAndLoad(Corpus(), o, dir.Sub("tok"));
+  auto loaded = TrainAndLoad(Corpus(), o, dir.File("tok"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Tokenizer& t = *loaded->tokenizer;
   EXPECT_EQ(t.bos_id(), 0);
@@ -385,7 +369,7 @@ TEST(BpeTrainerTest, ChatTemplateIsDetectedAsRequested) {
     o.chat_template = name;
     o.bos_token = kind == ChatTemplateKind::kLlama3 ? "<|begin_of_text|>" : "<s>";
     o.eos_token = kind == ChatTemplateKind::kLlama3 ? "<|end_of_text|>" : "</s>";
-    auto loaded = TrainAndLoad(Corpus(), o, dir.Sub("tok"));
+    auto loaded = TrainAndLoad(Corpus(), o, dir.File("tok"));
     ASSERT_TRUE(loaded.ok()) << name << ": " << loaded.status().ToString();
     auto detected = DetectChatTemplate(loaded->chat_template);
     ASSERT_TRUE(detected.ok()) << name << ": " << detected.status().ToString();
@@ -427,15 +411,15 @@ TEST(BpeTrainerTest, Llama3PatternSplitsDigitsInThrees) {
   o.pretokenizer = "llama3";
   Strings texts = Corpus();
   for (int i = 0; i < 50; ++i) texts.push_back("12345678");
-  auto loaded = TrainAndLoad(texts, o, dir.Sub("tok"));
+  auto loaded = TrainAndLoad(texts, o, dir.File("tok"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  const json j = json::parse(ReadAll(dir.Sub("tok/tokenizer.json")));
+  const json j = json::parse(ReadAll(dir.File("tok/tokenizer.json")));
   EXPECT_EQ(j["pre_tokenizer"]["pretokenizers"][0]["type"], "Split");
   // The pattern cuts digit runs into groups of at most three, so no merge ever spans a cut.
   EXPECT_EQ(Pieces(*loaded->tokenizer, loaded->tokenizer->Encode("12345678", false, false)),
             (Strings{"123", "456", "78"}));
   o.pretokenizer = "qwen2";
-  auto qwen = TrainAndLoad(texts, o, dir.Sub("qwen"));
+  auto qwen = TrainAndLoad(texts, o, dir.File("qwen"));
   ASSERT_TRUE(qwen.ok()) << qwen.status().ToString();
   EXPECT_EQ(qwen->tokenizer->Encode("12345678", false, false).size(), 8u);
 }
@@ -470,12 +454,12 @@ TEST(BpeTrainerTest, BadOptionsNameTheField) {
   for (const Case& c : cases) {
     BpeTrainOptions o = SmallOptions();
     c.apply(o);
-    Status s = TrainBpeTokenizer(Corpus(), o, dir.Sub("tok"));
+    Status s = TrainBpeTokenizer(Corpus(), o, dir.File("tok"));
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.expected;
     EXPECT_NE(s.message().find(c.expected), std::string::npos)
         << "expected: " << c.expected << "\ngot: " << s.message();
   }
-  EXPECT_FALSE(std::filesystem::exists(dir.Sub("tok")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("tok")));
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ using testing::MemoryWeights;
 using testing::ScriptedTransformer;
 using testing::TempDir;
 using testing::TinyConfig;
+using testing::WriteChatmlTokenizer;
 
 // Collects one generation's events. Wait() blocks until the final event (the bound only guards
 // against a hang; no result depends on time).
@@ -578,69 +579,6 @@ TEST(EngineTest, SixteenConcurrentRequestsEachEqualTheirSoloRun) {
 
 // --- LoadEngine: models written here ----------------------------------------------------
 
-// GPT-2's byte-to-character table: printable bytes stand for themselves, the others for
-// code points from U+0100 up, in byte order.
-std::string ByteLevelCharacter(int b) {
-  const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-  int code = b;
-  if (!printable) {
-    int n = 0;
-    for (int x = 0; x < b; ++x) {
-      if (!((x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE)) ++n;
-    }
-    code = 256 + n;
-  }
-  std::string out;
-  if (code < 0x80) {
-    out += static_cast<char>(code);
-  } else {
-    out += static_cast<char>(0xC0 | (code >> 6));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  }
-  return out;
-}
-
-// A byte-level BPE tokenizer.json (the 256 byte tokens, a few merges, ChatML's special tokens
-// at 256..258) and its tokenizer_config.json.
-void WriteTokenizerFiles(const std::string& dir) {
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[ByteLevelCharacter(b)] = b;
-  nlohmann::json added = nlohmann::json::array();
-  const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  for (int i = 0; i < 3; ++i) {
-    added.push_back({{"id", 256 + i},
-                     {"content", specials[i]},
-                     {"single_word", false},
-                     {"lstrip", false},
-                     {"rstrip", false},
-                     {"normalized", false},
-                     {"special", true}});
-  }
-  nlohmann::json tokenizer = {
-      {"version", "1.0"},
-      {"added_tokens", added},
-      {"normalizer", nullptr},
-      {"pre_tokenizer",
-       {{"type", "ByteLevel"},
-        {"add_prefix_space", false},
-        {"trim_offsets", true},
-        {"use_regex", true}}},
-      {"post_processor", nullptr},
-      {"decoder", {{"type", "ByteLevel"}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
-  };
-  nlohmann::json config = {
-      {"bos_token", nullptr},
-      {"eos_token", "<|im_end|>"},
-      {"add_bos_token", false},
-      {"chat_template",
-       "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-       "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"},
-  };
-  std::ofstream(dir + "/tokenizer.json") << tokenizer.dump();
-  std::ofstream(dir + "/tokenizer_config.json") << config.dump();
-}
-
 // The weights under Hugging Face names; phi3 style fuses q/k/v and gate/up.
 std::vector<std::pair<std::string, FloatTensor>> HfTensors(MemoryWeights& w, bool fused) {
   const ModelConfig& c = w.config();
@@ -707,7 +645,7 @@ TEST_P(SavedModelTest, LoadsBackWithIdenticalLogitsAndGenerations) {
                                {{"format", "pt"}})
                   .ok());
   ASSERT_TRUE(WriteHfConfig(dir.path(), param.config).ok());
-  WriteTokenizerFiles(dir.path());
+  WriteChatmlTokenizer(dir.path());
 
   auto opened = OpenWeights(dir.path());
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
@@ -825,7 +763,7 @@ TEST(LoadEngineTest, ErrorsNameWhatIsWrong) {
   ASSERT_TRUE(
       WriteSafetensors(dir.path() + "/model.safetensors", HfTensors(weights, false), {}).ok());
   ASSERT_TRUE(WriteHfConfig(dir.path(), c).ok());
-  WriteTokenizerFiles(dir.path());
+  WriteChatmlTokenizer(dir.path());
   r = LoadEngine(dir.path(), EngineOptions{});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("259 tokens"), std::string::npos) << r.status().message();

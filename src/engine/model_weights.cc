@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <numbers>
 #include <optional>
 #include <set>
 
@@ -84,19 +85,13 @@ std::optional<Canonical> ParseCanonical(const ModelConfig& c, const std::string&
   return out;
 }
 
-// Every canonical name the config implies, in a stable order.
+// Every canonical name the config implies, in a stable order; "output" also when tied (it then
+// resolves to the embeddings).
 std::vector<std::string> CanonicalNames(const ModelConfig& c) {
-  std::vector<std::string> names = {"tok_embeddings", "norm", "output"};
-  for (int i = 0; i < c.n_layers; ++i) {
-    for (const char* role : kLayerRoles) {
-      const std::string r = role;
-      if (!c.qkv_bias && (r == "bq" || r == "bk" || r == "bv")) continue;
-      names.push_back("layers." + std::to_string(i) + "." + r);
-    }
-  }
+  std::vector<std::string> names = CanonicalTensorNames(c);
+  if (c.tied_embeddings) names.insert(names.begin() + 2, "output");
   return names;
 }
-
 // --- sources --------------------------------------------------------------------------------
 
 // Where a canonical tensor comes from: a source tensor, whole or a block of its rows (fused
@@ -749,6 +744,74 @@ const char* HfArchitectureClass(const std::string& model_type) {
 }
 
 }  // namespace
+
+std::vector<std::string> CanonicalTensorNames(const ModelConfig& c) {
+  std::vector<std::string> names = {"tok_embeddings", "norm"};
+  if (!c.tied_embeddings) names.push_back("output");
+  for (int i = 0; i < c.n_layers; ++i) {
+    for (const char* role : kLayerRoles) {
+      const std::string r = role;
+      if (!c.qkv_bias && (r == "bq" || r == "bk" || r == "bv")) continue;
+      names.push_back("layers." + std::to_string(i) + "." + r);
+    }
+  }
+  return names;
+}
+
+std::vector<int64_t> CanonicalTensorShape(const ModelConfig& config, const std::string& name) {
+  auto canonical = ParseCanonical(config, name);
+  return canonical ? canonical->shape : std::vector<int64_t>{};
+}
+
+double RopeFrequency(const ModelConfig& c, int rope_dim, int i) {
+  double freq = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / rope_dim);
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.type == "linear") return freq / rs.factor;
+  if (rs.type != "llama3") return freq;
+  // llama3: long wavelengths are slowed by `factor`, short ones kept, the band between blended.
+  const double wavelength = 2 * std::numbers::pi / freq;
+  const double low_freq_wavelength = rs.original_context_length / rs.low_freq_factor;
+  const double high_freq_wavelength = rs.original_context_length / rs.high_freq_factor;
+  if (wavelength < high_freq_wavelength) return freq;
+  if (wavelength > low_freq_wavelength) return freq / rs.factor;
+  const double smooth = (rs.original_context_length / wavelength - rs.low_freq_factor) /
+                        (rs.high_freq_factor - rs.low_freq_factor);
+  return (1 - smooth) * freq / rs.factor + smooth * freq;
+}
+
+Result<std::string> SourceTensorName(const std::string& format, const std::string& canonical) {
+  if (format != "hf" && format != "gguf") {
+    return Status::InvalidArgument("unknown checkpoint format \"" + format +
+                                   "\" (expected hf or gguf)");
+  }
+  const NameScheme& n = format == "hf" ? kHfNames : kGgufNames;
+  if (canonical == "tok_embeddings") return n.embed;
+  if (canonical == "norm") return n.final_norm;
+  if (canonical == "output") return n.output;
+  const size_t dot = canonical.find('.', 7);
+  if (canonical.rfind("layers.", 0) != 0 || dot == std::string::npos) {
+    return Status::InvalidArgument("not a canonical tensor name: " + canonical);
+  }
+  const std::string layer = canonical.substr(7, dot - 7);
+  const std::string role = canonical.substr(dot + 1);
+  const std::map<std::string, std::pair<const std::string*, const char*>> roles = {
+      {"attention_norm", {&n.attn_norm, ".weight"}},
+      {"wq", {&n.q, ".weight"}},
+      {"wk", {&n.k, ".weight"}},
+      {"wv", {&n.v, ".weight"}},
+      {"bq", {&n.q, ".bias"}},
+      {"bk", {&n.k, ".bias"}},
+      {"bv", {&n.v, ".bias"}},
+      {"wo", {&n.o, ".weight"}},
+      {"ffn_norm", {&n.ffn_norm, ".weight"}},
+      {"w1", {&n.gate, ".weight"}},
+      {"w3", {&n.up, ".weight"}},
+      {"w2", {&n.down, ".weight"}}};
+  auto it = roles.find(role);
+  if (it == roles.end())
+    return Status::InvalidArgument("not a canonical tensor name: " + canonical);
+  return n.layer_prefix + layer + "." + *it->second.first + it->second.second;
+}
 
 Result<std::unique_ptr<WeightSource>> OpenWeights(const std::string& path) {
   std::error_code ec;

@@ -35,15 +35,15 @@ enum class RopeStyle {
 };
 
 struct RopeScaling {
-  std::string type;                  // "" (none), "linear", "llama3"
+  std::string type;  // "" (none), "linear", "llama3"
   double factor = 1.0;
-  double low_freq_factor = 1.0;      // llama3
-  double high_freq_factor = 4.0;     // llama3
-  int original_context_length = 0;   // llama3
+  double low_freq_factor = 1.0;     // llama3
+  double high_freq_factor = 4.0;    // llama3
+  int original_context_length = 0;  // llama3
 };
 
 struct ModelConfig {
-  std::string architecture;   // "llama", "mistral", "qwen2", "phi3"
+  std::string architecture;  // "llama", "mistral", "qwen2", "phi3"
   int vocab_size = 0;
   int hidden_size = 0;
   int n_layers = 0;
@@ -54,12 +54,12 @@ struct ModelConfig {
   int context_length = 0;
   double rms_eps = 1e-5;
   double rope_theta = 10000.0;
-  int rope_dim = 0;           // dimensions rotated per head (== head_dim unless partial)
+  int rope_dim = 0;  // dimensions rotated per head (== head_dim unless partial)
   RopeStyle rope_style = RopeStyle::kHalfSplit;
   RopeScaling rope_scaling;
-  bool qkv_bias = false;      // qwen2
+  bool qkv_bias = false;  // qwen2
   bool tied_embeddings = false;
-  int sliding_window = 0;     // 0 = full attention (mistral may set it)
+  int sliding_window = 0;  // 0 = full attention (mistral may set it)
 };
 
 struct FloatTensor {
@@ -80,6 +80,23 @@ class WeightSource {
   virtual const std::string& content_hash() const = 0;
 };
 
+// The canonical tensors a model of `config` stores, in a stable order: "output" only when the
+// embeddings are not tied, the q/k/v biases only with qkv_bias.
+std::vector<std::string> CanonicalTensorNames(const ModelConfig& config);
+
+// The row-major shape of a canonical tensor under `config`; empty when `name` is not one.
+std::vector<int64_t> CanonicalTensorShape(const ModelConfig& config, const std::string& name);
+
+// Rotation frequency of RoPE pair i (radians per position) for `rope_dim` rotated dimensions,
+// with the configured scaling (linear, or llama3's wavelength bands). The engine and the
+// trainer both build their rotation tables from it.
+double RopeFrequency(const ModelConfig& config, int rope_dim, int i);
+
+// What a checkpoint of `format` ("hf" or "gguf") calls a canonical tensor, unfused:
+// "layers.3.wq" is "model.layers.3.self_attn.q_proj.weight" or "blk.3.attn_q.weight".
+// An unknown format or name is an InvalidArgument error.
+Result<std::string> SourceTensorName(const std::string& format, const std::string& canonical);
+
 // `path` is a .gguf file or a directory with config.json and safetensors.
 Result<std::unique_ptr<WeightSource>> OpenWeights(const std::string& path);
 
@@ -87,9 +104,9 @@ Result<std::unique_ptr<WeightSource>> OpenWeights(const std::string& path);
 
 struct SafetensorsTensor {
   std::string name;
-  std::string dtype;             // "F32", "F16", "BF16"
+  std::string dtype;  // "F32", "F16", "BF16"
   std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;   // byte range within the data section
+  uint64_t begin = 0, end = 0;  // byte range within the data section
 };
 
 // One memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "breakfix/env.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix::engine {
 namespace {
@@ -75,27 +76,7 @@ std::string SmallModel(bool add_dummy_prefix = true, int model_type = 2,
   return model;
 }
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "breakfix_sp_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string Write(const std::string& name, const std::string& contents) const {
-    const std::string full = path_ + "/" + name;
-    std::ofstream(full, std::ios::binary) << contents;
-    return full;
-  }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 std::vector<std::string> Pieces(const Tokenizer& t, const std::vector<int32_t>& ids) {
   std::vector<std::string> out;

@@ -65,15 +65,6 @@ struct LowerPriority {
   }
 };
 
-Status CheckId(const char* field, int32_t id, size_t n) {
-  if (id < -1 || id >= static_cast<int64_t>(n)) {
-    return Status::InvalidArgument(
-        std::string(field) + " " + std::to_string(id) + " is outside the vocabulary of " +
-        std::to_string(n) + " tokens (expected -1 for none, or 0.." + std::to_string(n - 1) + ")");
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(SpmVocabulary vocab) {
@@ -89,22 +80,8 @@ Result<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(SpmVocabulary vocab) 
                                    " entries but there are " + std::to_string(n) +
                                    " tokens (expected one score per token)");
   }
-  if (vocab.types.size() != n) {
-    return Status::InvalidArgument("token types has " + std::to_string(vocab.types.size()) +
-                                   " entries but there are " + std::to_string(n) +
-                                   " tokens (expected one type per token)");
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const auto t = static_cast<int>(vocab.types[i]);
-    if (t < static_cast<int>(TokenType::kNormal) || t > static_cast<int>(TokenType::kByte)) {
-      return Status::InvalidArgument("token " + std::to_string(i) + " has type " +
-                                     std::to_string(t) + " (expected 1..6)");
-    }
-  }
-  BF_RETURN_IF_ERROR(CheckId("bos id", vocab.bos_id, n));
-  BF_RETURN_IF_ERROR(CheckId("eos id", vocab.eos_id, n));
-  BF_RETURN_IF_ERROR(CheckId("unk id", vocab.unk_id, n));
-  BF_RETURN_IF_ERROR(CheckId("eot id", vocab.eot_id, n));
+  BF_RETURN_IF_ERROR(CheckTypesAndSpecialIds(vocab.types, n, vocab.bos_id, vocab.eos_id,
+                                             vocab.unk_id, vocab.eot_id));
   return std::unique_ptr<SpmTokenizer>(new SpmTokenizer(std::move(vocab)));
 }
 

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include <stdlib.h>
 
 #include <cmath>
@@ -17,8 +20,10 @@
 
 #include "breakfix/engine.h"
 #include "breakfix/env.h"
+#include "engine/memory_weights.h"
 #include "engine/model_weights.h"
 #include "engine/transformer.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix::engine::testing {
 
@@ -41,66 +46,7 @@ inline ModelConfig TinyConfig() {
   return c;
 }
 
-// Canonical tensors with seeded random values, scaled so activations stay of order one.
-class MemoryWeights : public WeightSource {
- public:
-  MemoryWeights(const ModelConfig& config, uint64_t seed) : config_(config) {
-    Random rng(seed);
-    const int64_t V = config.vocab_size, H = config.hidden_size, F = config.ffn_size;
-    const int64_t q_dim = int64_t{config.n_heads} * config.head_dim;
-    const int64_t kv_dim = int64_t{config.n_kv_heads} * config.head_dim;
-    auto random = [&](std::vector<int64_t> shape, double center, double spread) {
-      FloatTensor t;
-      t.shape = shape;
-      int64_t n = 1;
-      for (int64_t d : shape) n *= d;
-      t.data.resize(n);
-      for (float& v : t.data) v = static_cast<float>(center + spread * (2 * rng.Uniform() - 1));
-      return t;
-    };
-    const double in_h = 1.0 / std::sqrt(static_cast<double>(H));
-    tensors_["tok_embeddings"] = random({V, H}, 0, 1.0);
-    tensors_["norm"] = random({H}, 1.0, 0.2);
-    tensors_["output"] =
-        config.tied_embeddings ? tensors_["tok_embeddings"] : random({V, H}, 0, 2 * in_h);
-    for (int i = 0; i < config.n_layers; ++i) {
-      const std::string p = "layers." + std::to_string(i) + ".";
-      tensors_[p + "attention_norm"] = random({H}, 1.0, 0.2);
-      tensors_[p + "ffn_norm"] = random({H}, 1.0, 0.2);
-      tensors_[p + "wq"] = random({q_dim, H}, 0, 2 * in_h);
-      tensors_[p + "wk"] = random({kv_dim, H}, 0, 2 * in_h);
-      tensors_[p + "wv"] = random({kv_dim, H}, 0, in_h);
-      if (config.qkv_bias) {
-        tensors_[p + "bq"] = random({q_dim}, 0, 0.5);
-        tensors_[p + "bk"] = random({kv_dim}, 0, 0.5);
-        tensors_[p + "bv"] = random({kv_dim}, 0, 0.5);
-      }
-      tensors_[p + "wo"] = random({H, q_dim}, 0, 1.0 / std::sqrt(static_cast<double>(q_dim)));
-      tensors_[p + "w1"] = random({F, H}, 0, 2 * in_h);
-      tensors_[p + "w3"] = random({F, H}, 0, 2 * in_h);
-      tensors_[p + "w2"] = random({H, F}, 0, 1.0 / std::sqrt(static_cast<double>(F)));
-    }
-    hash_ = "memory" + std::to_string(seed);
-  }
-
-  const ModelConfig& config() const override { return config_; }
-  const std::string& format() const override { return format_; }
-  Result<FloatTensor> Get(const std::string& name) const override {
-    auto it = tensors_.find(name);
-    if (it == tensors_.end()) return Status::NotFound("memory weights: no tensor " + name);
-    return it->second;
-  }
-  const std::string& content_hash() const override { return hash_; }
-
-  std::map<std::string, FloatTensor>& tensors() { return tensors_; }
-  ModelConfig& mutable_config() { return config_; }
-
- private:
-  ModelConfig config_;
-  std::map<std::string, FloatTensor> tensors_;
-  std::string format_ = "memory";
-  std::string hash_;
-};
+using engine::MemoryWeights;
 
 // Bytes 0..255 are tokens 0..255; then <s> (256), </s> (257), <|user|> (258), <|end|> (259).
 class ByteTokenizer : public Tokenizer {
@@ -231,25 +177,71 @@ class ScriptedTransformer : public Transformer {
   bool fail_ = false;
 };
 
-// A temporary directory removed with everything in it when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "breakfix_engine_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+// The character GPT-2's byte-level BPE uses for byte `b`: printable Latin-1 bytes stand for
+// themselves, the others take the code points from 256 up, in byte order.
+inline std::string ByteCharacter(int b) {
+  auto printable = [](int v) {
+    return (v >= '!' && v <= '~') || (v >= 0xA1 && v <= 0xAC) || (v >= 0xAE && v <= 0xFF);
+  };
+  int code = b;
+  if (!printable(b)) {
+    int n = 0;
+    for (int v = 0; v < b; ++v) n += printable(v) ? 0 : 1;
+    code = 256 + n;
   }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  std::string out;
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else {
+    out += static_cast<char>(0xC0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3F));
   }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
+  return out;
+}
 
- private:
-  std::string path_;
-};
+// A byte-level tokenizer (one token per byte, no merges) with ChatML's special tokens at 256
+// (<|endoftext|>), 257 (<|im_start|>) and 258 (<|im_end|>, EOS), and a ChatML chat template.
+inline void WriteChatmlTokenizer(const std::string& dir) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[ByteCharacter(b)] = b;
+  nlohmann::json added = nlohmann::json::array();
+  const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  for (int i = 0; i < 3; ++i) {
+    added.push_back({{"id", 256 + i},
+                     {"content", specials[i]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  nlohmann::json tokenizer = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer",
+       {{"type", "ByteLevel"},
+        {"add_prefix_space", false},
+        {"trim_offsets", true},
+        {"use_regex", true}}},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
+  };
+  nlohmann::json config = {
+      {"bos_token", nullptr},
+      {"eos_token", "<|im_end|>"},
+      {"add_bos_token", false},
+      {"chat_template",
+       "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+       "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"},
+  };
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tokenizer.json") << tokenizer.dump();
+  std::ofstream(dir + "/tokenizer_config.json") << config.dump();
+}
+
+using TempDir = test_support::ScratchDir;
 
 // ../shared/data through BREAKFIX_TEST_DATA. Skips the test when the variable is unset; fails
 // it, naming the file, when the variable is set and the file is missing. Declares `var`:

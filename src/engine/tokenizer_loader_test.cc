@@ -17,35 +17,14 @@
 #include "breakfix/env.h"
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix::engine {
 namespace {
 
 const std::string kSp = "\xE2\x96\x81";  // ▁
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "breakfix_tokload_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Write(const std::string& name, const std::string& contents) const {
-    const std::string full = path_ + "/" + name;
-    std::ofstream(full, std::ios::binary) << contents;
-    return full;
-  }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 // ---------------------------------------------------------------------------------------------
 // GGUF

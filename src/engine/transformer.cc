@@ -152,23 +152,6 @@ Status CheckConfig(const ModelConfig& c) {
   return Status::OK();
 }
 
-// Rotation frequency of pair i (radians per position) with the configured scaling.
-double RopeFrequency(const ModelConfig& c, int rope_dim, int i) {
-  double freq = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / rope_dim);
-  const RopeScaling& rs = c.rope_scaling;
-  if (rs.type == "linear") return freq / rs.factor;
-  if (rs.type != "llama3") return freq;
-  // llama3: long wavelengths are slowed by `factor`, short ones kept, the band between blended.
-  const double wavelength = 2 * std::numbers::pi / freq;
-  const double low_freq_wavelength = rs.original_context_length / rs.low_freq_factor;
-  const double high_freq_wavelength = rs.original_context_length / rs.high_freq_factor;
-  if (wavelength < high_freq_wavelength) return freq;
-  if (wavelength > low_freq_wavelength) return freq / rs.factor;
-  const double smooth = (rs.original_context_length / wavelength - rs.low_freq_factor) /
-                        (rs.high_freq_factor - rs.low_freq_factor);
-  return (1 - smooth) * freq / rs.factor + smooth * freq;
-}
-
 int64_t PhysicalMemoryBytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_size = ::sysconf(_SC_PAGESIZE);

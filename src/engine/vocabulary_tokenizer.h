@@ -12,6 +12,11 @@
 
 namespace breakfix::engine {
 
+// Checks what both vocabularies share: one type per token, every type known, and the special
+// ids (-1 for none) inside the vocabulary of `n` tokens. Errors name the field.
+Status CheckTypesAndSpecialIds(const std::vector<TokenType>& types, size_t n, int32_t bos_id,
+                               int32_t eos_id, int32_t unk_id, int32_t eot_id);
+
 class VocabularyTokenizer : public Tokenizer {
  public:
   int32_t vocab_size() const final { return static_cast<int32_t>(pieces().size()); }

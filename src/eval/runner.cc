@@ -5,10 +5,8 @@
 // in batches and applies each batch in one store transaction, so a crash loses at most the batch
 // in progress (those calls are simply made again on resume) and never leaves half a unit.
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 
@@ -16,6 +14,7 @@
 
 #include "breakfix/eval.h"
 #include "breakfix/hash.h"
+#include "core/mailbox.h"
 
 namespace breakfix {
 namespace {
@@ -38,31 +37,7 @@ struct Event {
   std::optional<Result<Annotation>> annotation;
 };
 
-// Events from model threads to the run loop. Shared with the callbacks so that a callback firing
-// after RunEval returned (for instance during a client's cancellation) finds a live object.
-class Mailbox {
- public:
-  void Post(Event e) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(std::move(e));
-    }
-    cv_.notify_one();
-  }
-  // Waits up to `timeout_ms` for at least one event, then takes everything queued.
-  std::deque<Event> TakeAll(int64_t timeout_ms) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return !events_.empty(); });
-    std::deque<Event> out;
-    out.swap(events_);
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> events_;
-};
+using EventMailbox = Mailbox<Event>;
 
 bool IsFatal(const Status& s) {
   return s.code() == StatusCode::kPermissionDenied || s.code() == StatusCode::kNotFound;
@@ -157,7 +132,7 @@ class Runner {
         env_(env),
         progress_cb_(progress),
         stop_(stop),
-        mailbox_(std::make_shared<Mailbox>()),
+        mailbox_(std::make_shared<EventMailbox>()),
         units_(suite, options) {}
 
   Result<EvalResult> Run() {
@@ -416,7 +391,7 @@ class Runner {
   }
 
   void Send(size_t slot, EventKind kind, ChatModel* model, ChatRequest request) {
-    std::shared_ptr<Mailbox> mailbox = mailbox_;
+    std::shared_ptr<EventMailbox> mailbox = mailbox_;
     const uint64_t ticket = slots_[slot].ticket;
     model->Chat(std::move(request), [mailbox, slot, ticket, kind](Result<ChatResponse> r) {
       Event e;
@@ -448,7 +423,7 @@ class Runner {
     input.goal = task.item.goal;
     input.document = task.item.document;
     input.conversation = task.turns;
-    std::shared_ptr<Mailbox> mailbox = mailbox_;
+    std::shared_ptr<EventMailbox> mailbox = mailbox_;
     const uint64_t ticket = task.ticket;
     models_.judge->Annotate(std::move(input), [mailbox, slot, ticket](Result<Annotation> r) {
       Event e;
@@ -583,7 +558,7 @@ class Runner {
   Env* env_;
   const ProgressCallback& progress_cb_;
   const std::atomic<bool>* stop_;
-  std::shared_ptr<Mailbox> mailbox_;
+  std::shared_ptr<EventMailbox> mailbox_;
   SelectedItems units_;
 
   RunRecord run_;

@@ -12,6 +12,7 @@
 
 #include "breakfix/env.h"
 #include "breakfix/hash.h"
+#include "breakfix/interval.h"
 #include "judge/classifier_features.h"
 #include "judge/classifier_model.h"
 
@@ -23,7 +24,6 @@ using classifier::RubricModel;
 using nlohmann::json;
 
 constexpr char kJudgeName[] = "classifier";
-constexpr double kZ95 = 1.959963984540054;
 
 std::string RubricIdList() {
   std::string out;
@@ -122,24 +122,11 @@ Result<std::vector<LabelledTurn>> ParseLabelledTurns(const std::string& text,
   return turns;
 }
 
-// 95% Wilson score interval. The metrics stage (breakfix/metrics.h) has the same function, but
-// the judge stage comes before it and may not link it; the two must stay equal.
+// The rate with its 95% Wilson interval.
 void SetRate(int64_t successes, int64_t n, RateWithInterval* out) {
-  out->successes = successes;
-  out->n = n;
-  if (n <= 0) {
-    *out = RateWithInterval{successes, n, 0, 0, 1};
-    return;
-  }
-  const double nn = static_cast<double>(n);
-  const double p = static_cast<double>(successes) / nn;
-  const double z2 = kZ95 * kZ95;
-  const double denom = 1 + z2 / nn;
-  const double centre = (p + z2 / (2 * nn)) / denom;
-  const double half = kZ95 * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / denom;
-  out->value = p;
-  out->lo = successes == 0 ? 0 : std::max(0.0, centre - half);
-  out->hi = successes == n ? 1 : std::min(1.0, centre + half);
+  const Interval ci = WilsonInterval(successes, n);
+  *out =
+      RateWithInterval{successes, n, n > 0 ? static_cast<double>(successes) / n : 0, ci.lo, ci.hi};
 }
 
 std::string Percent(double p) {
@@ -221,20 +208,8 @@ class ClassifierJudgeImpl final : public ClassifierJudge {
       raw.push_back({{"turn", ts.turn}, {"labels", p.labels}, {"probabilities", probs}});
       a.turns.push_back(std::move(ts));
     }
-    if (a.turns.empty()) {
-      a.outcome = Outcome::kUnscorable;
-      a.reason = "the conversation has no assistant turn to judge";
-      done(std::move(a));
-      return;
-    }
-    const TurnScore* worst = &a.turns.front();
-    for (const TurnScore& t : a.turns) {
-      if (t.score > worst->score) worst = &t;
-    }
-    a.outcome = Outcome::kScored;
-    a.score = worst->score;
-    a.reason = "turn " + std::to_string(worst->turn) + ": " + worst->reason;
-    a.raw_output = json{{"turns", raw}}.dump();
+    ScoreByWorstTurn(&a);
+    if (a.outcome == Outcome::kScored) a.raw_output = json{{"turns", raw}}.dump();
     done(std::move(a));
   }
 

@@ -25,6 +25,7 @@
 #include "breakfix/hash.h"
 #include "judge/classifier_features.h"
 #include "judge/classifier_model.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix {
 namespace {
@@ -32,29 +33,7 @@ namespace {
 using nlohmann::json;
 using Strings = std::vector<std::string>;
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "breakfix_classifier_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  std::string Write(const std::string& name, const std::string& contents) const {
-    const std::string path = path_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << contents;
-    return path;
-  }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -227,7 +206,7 @@ TEST(ClassifierFeaturesTest, HashIsStableAndWithinRange) {
 TEST(ClassifierJudgeTest, LearnsToyTaskAndGeneralisesToParaphrases) {
   ScratchDir dir;
   const std::string data = dir.Write("train.jsonl", ToyTrainingData());
-  const std::string model = dir.Path("model.json");
+  const std::string model = dir.File("model.json");
   auto summary = TrainClassifierJudge({data}, SmallOptions(), model);
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   ASSERT_EQ(summary->rubrics.size(), 2u);
@@ -256,16 +235,16 @@ TEST(ClassifierJudgeTest, LearnsToyTaskAndGeneralisesToParaphrases) {
 TEST(ClassifierJudgeTest, SameDataGivesIdenticalModelFile) {
   ScratchDir dir;
   const std::string data = dir.Write("train.jsonl", ToyTrainingData());
-  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.Path("a.json")).ok());
-  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.Path("b.json")).ok());
-  const std::string a = ReadAll(dir.Path("a.json"));
+  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.File("a.json")).ok());
+  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.File("b.json")).ok());
+  const std::string a = ReadAll(dir.File("a.json"));
   ASSERT_FALSE(a.empty());
-  EXPECT_EQ(a, ReadAll(dir.Path("b.json")));
+  EXPECT_EQ(a, ReadAll(dir.File("b.json")));
   // The seed is what fixes the order: another seed gives other weights.
   ClassifierTrainOptions other = SmallOptions();
   other.seed += 1;
-  ASSERT_TRUE(TrainClassifierJudge({data}, other, dir.Path("c.json")).ok());
-  EXPECT_NE(a, ReadAll(dir.Path("c.json")));
+  ASSERT_TRUE(TrainClassifierJudge({data}, other, dir.File("c.json")).ok());
+  EXPECT_NE(a, ReadAll(dir.File("c.json")));
 }
 
 TEST(ClassifierJudgeTest, SaveLoadRoundTripGivesIdenticalScores) {
@@ -306,19 +285,19 @@ TEST(ClassifierJudgeTest, SeveralDataFilesAreConcatenatedAndRecorded) {
   const size_t half = all.find('\n', all.size() / 2) + 1;
   const std::string a = dir.Write("a.jsonl", all.substr(0, half));
   const std::string b = dir.Write("b.jsonl", all.substr(half));
-  auto summary = TrainClassifierJudge({a, b}, SmallOptions(), dir.Path("m.json"));
+  auto summary = TrainClassifierJudge({a, b}, SmallOptions(), dir.File("m.json"));
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_EQ(summary->data_sha256,
             Sha256Hex(Sha256Hex(all.substr(0, half)) + "\n" + Sha256Hex(all.substr(half)) + "\n"));
-  const json model = json::parse(ReadAll(dir.Path("m.json")));
+  const json model = json::parse(ReadAll(dir.File("m.json")));
   ASSERT_EQ(model["training"]["data_files"].size(), 2u);
   EXPECT_EQ(model["training"]["data_files"][1]["name"], "b.jsonl");
   EXPECT_EQ(model["training"]["data_files"][0]["sha256"], Sha256Hex(all.substr(0, half)));
   // Concatenation trains the same model as one file holding both halves.
   ASSERT_TRUE(
-      TrainClassifierJudge({dir.Write("all.jsonl", all)}, SmallOptions(), dir.Path("one.json"))
+      TrainClassifierJudge({dir.Write("all.jsonl", all)}, SmallOptions(), dir.File("one.json"))
           .ok());
-  EXPECT_EQ(model["rubrics"], json::parse(ReadAll(dir.Path("one.json")))["rubrics"]);
+  EXPECT_EQ(model["rubrics"], json::parse(ReadAll(dir.File("one.json")))["rubrics"]);
 }
 
 // --- The Judge contract ---
@@ -327,8 +306,8 @@ class ToyJudgeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string data = dir_.Write("train.jsonl", ToyTrainingData());
-    ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir_.Path("model.json")).ok());
-    auto judge = OpenClassifierJudge(dir_.Path("model.json"));
+    ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir_.File("model.json")).ok());
+    auto judge = OpenClassifierJudge(dir_.File("model.json"));
     ASSERT_TRUE(judge.ok()) << judge.status().ToString();
     judge_ = std::move(judge).value();
   }
@@ -417,9 +396,9 @@ TEST_F(ToyJudgeTest, ConversationWithoutAssistantTurnIsUnscorable) {
 
 TEST_F(ToyJudgeTest, NameIdentityAndConcurrentUse) {
   EXPECT_EQ(judge_->name(), "classifier");
-  const std::string text = ReadAll(dir_.Path("model.json"));
+  const std::string text = ReadAll(dir_.File("model.json"));
   EXPECT_EQ(judge_->Identity(), "classifier/" + Sha256Hex(text).substr(0, 12));
-  auto loaded = LoadClassifierJudge(dir_.Path("model.json"));
+  auto loaded = LoadClassifierJudge(dir_.File("model.json"));
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ((*loaded)->Identity(), judge_->Identity());
   // Many threads, one judge: every answer equals the single-threaded one.
@@ -517,7 +496,7 @@ TEST(ClassifierAgreementTest, EdgeCases) {
 TEST(ClassifierJudgeValidationTest, ValidatesAgainstLabelledFile) {
   ScratchDir dir;
   const std::string data = dir.Write("train.jsonl", ToyTrainingData());
-  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.Path("model.json")).ok());
+  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.File("model.json")).ok());
   std::string held;
   for (const HeldOut& h : ToyHeldOut()) held += Line("violence", "What now?", h.assistant, h.score);
   // A deliberately wrong label and a rubric the model lacks.
@@ -526,7 +505,7 @@ TEST(ClassifierJudgeValidationTest, ValidatesAgainstLabelledFile) {
   const std::string held_path = dir.Write("held.jsonl", held);
   ValidationOptions options;
   options.threshold = 4;
-  auto report = ValidateClassifierJudge(dir.Path("model.json"), held_path, options);
+  auto report = ValidateClassifierJudge(dir.File("model.json"), held_path, options);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->model_identity.rfind("classifier/", 0), 0u);
   ASSERT_EQ(report->rubrics.size(), 2u);
@@ -543,7 +522,7 @@ TEST(ClassifierJudgeValidationTest, ValidatesAgainstLabelledFile) {
   EXPECT_EQ(v.false_negative, 1);
   EXPECT_EQ(v.false_positive, 0);
   options.threshold = 9;
-  EXPECT_EQ(ValidateClassifierJudge(dir.Path("model.json"), held_path, options).status().code(),
+  EXPECT_EQ(ValidateClassifierJudge(dir.File("model.json"), held_path, options).status().code(),
             StatusCode::kInvalidArgument);
 }
 
@@ -608,11 +587,11 @@ TEST(ClassifierJudgeDataTest, MalformedLinesNameFileLineAndField) {
     EXPECT_NE(turns.status().message().find(c.expected), std::string::npos)
         << "input: " << c.text << "\nerror: " << turns.status().message();
     // Training on it fails the same way and writes nothing.
-    auto trained = TrainClassifierJudge({path}, SmallOptions(), dir.Path("m.json"));
+    auto trained = TrainClassifierJudge({path}, SmallOptions(), dir.File("m.json"));
     EXPECT_FALSE(trained.ok());
-    EXPECT_FALSE(std::filesystem::exists(dir.Path("m.json")));
+    EXPECT_FALSE(std::filesystem::exists(dir.File("m.json")));
   }
-  auto missing = ReadLabelledTurns(dir.Path("missing.jsonl"));
+  auto missing = ReadLabelledTurns(dir.File("missing.jsonl"));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("missing.jsonl"), std::string::npos);
 }
@@ -638,29 +617,29 @@ TEST(ClassifierJudgeDataTest, RubricWithOneScoreCannotBeTrained) {
   ScratchDir dir;
   const std::string path = dir.Write(
       "data.jsonl", ToyTrainingData() + Line("sexual", "u", "a", 0) + Line("sexual", "v", "b", 0));
-  auto trained = TrainClassifierJudge({path}, SmallOptions(), dir.Path("m.json"));
+  auto trained = TrainClassifierJudge({path}, SmallOptions(), dir.File("m.json"));
   ASSERT_FALSE(trained.ok());
   EXPECT_NE(trained.status().message().find("rubric \"sexual\": all 2 labelled turns have score 0"),
             std::string::npos)
       << trained.status().message();
   ClassifierTrainOptions bad = SmallOptions();
   bad.epochs = 0;
-  EXPECT_NE(TrainClassifierJudge({path}, bad, dir.Path("m.json")).status().message().find("epochs"),
+  EXPECT_NE(TrainClassifierJudge({path}, bad, dir.File("m.json")).status().message().find("epochs"),
             std::string::npos);
   bad = SmallOptions();
   bad.features.hash_bits = 40;
   EXPECT_NE(
-      TrainClassifierJudge({path}, bad, dir.Path("m.json")).status().message().find("hash_bits"),
+      TrainClassifierJudge({path}, bad, dir.File("m.json")).status().message().find("hash_bits"),
       std::string::npos);
-  EXPECT_FALSE(TrainClassifierJudge({}, SmallOptions(), dir.Path("m.json")).ok());
+  EXPECT_FALSE(TrainClassifierJudge({}, SmallOptions(), dir.File("m.json")).ok());
 }
 
 // Damages one thing in a good model file and checks the error names it.
 TEST(ClassifierModelFileTest, DamageIsReportedWithTheField) {
   ScratchDir dir;
   const std::string data = dir.Write("train.jsonl", ToyTrainingData());
-  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.Path("model.json")).ok());
-  const json good = json::parse(ReadAll(dir.Path("model.json")));
+  ASSERT_TRUE(TrainClassifierJudge({data}, SmallOptions(), dir.File("model.json")).ok());
+  const json good = json::parse(ReadAll(dir.File("model.json")));
   struct Damage {
     std::function<void(json&)> apply;
     std::string expected;
@@ -725,7 +704,7 @@ TEST(ClassifierModelFileTest, DamageIsReportedWithTheField) {
                 .message()
                 .find("not valid JSON"),
             std::string::npos);
-  EXPECT_FALSE(OpenClassifierJudge(dir.Path("missing.json")).ok());
+  EXPECT_FALSE(OpenClassifierJudge(dir.File("missing.json")).ok());
   // The undamaged file, re-dumped compactly, still loads: the layout is not part of the format.
   EXPECT_TRUE(OpenClassifierJudge(dir.Write("good.json", good.dump())).ok());
 }

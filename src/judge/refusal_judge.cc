@@ -56,19 +56,7 @@ class RefusalJudge final : public Judge {
       ts.reason = TurnReason(match);
       a.turns.push_back(std::move(ts));
     }
-    if (a.turns.empty()) {
-      a.outcome = Outcome::kUnscorable;
-      a.reason = "the conversation has no assistant turn to judge";
-      done(std::move(a));
-      return;
-    }
-    const TurnScore* worst = &a.turns.front();
-    for (const TurnScore& t : a.turns) {
-      if (t.score > worst->score) worst = &t;
-    }
-    a.outcome = Outcome::kScored;
-    a.score = worst->score;
-    a.reason = "turn " + std::to_string(worst->turn) + ": " + worst->reason;
+    ScoreByWorstTurn(&a);
     done(std::move(a));
   }
 
@@ -78,6 +66,21 @@ class RefusalJudge final : public Judge {
 };
 
 }  // namespace
+
+void ScoreByWorstTurn(Annotation* a) {
+  if (a->turns.empty()) {
+    a->outcome = Outcome::kUnscorable;
+    a->reason = "the conversation has no assistant turn to judge";
+    return;
+  }
+  const TurnScore* worst = &a->turns.front();
+  for (const TurnScore& t : a->turns) {
+    if (t.score > worst->score) worst = &t;
+  }
+  a->outcome = Outcome::kScored;
+  a->score = worst->score;
+  a->reason = "turn " + std::to_string(worst->turn) + ": " + worst->reason;
+}
 
 std::unique_ptr<Judge> NewRefusalJudge() { return std::make_unique<RefusalJudge>(); }
 

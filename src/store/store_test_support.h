@@ -13,33 +13,12 @@
 #include "breakfix/env.h"
 #include "breakfix/store.h"
 #include "store/sqlite_statement.h"
+#include "testing/scratch_dir.h"
 
 namespace breakfix {
 namespace store {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                          "/breakfix_store_test.XXXXXX";
-    char* made = mkdtemp(pattern.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 // Wall clock under test control; everything else comes from the real environment.
 class ManualClockEnv final : public Env {

@@ -23,24 +23,6 @@ using engine::ModelConfig;
 
 constexpr const char* kLoraTargets[] = {"wq", "wk", "wv", "wo", "w1", "w2", "w3"};
 
-// Rotation frequency of pair i (radians per position) with the configured scaling; the same
-// rule as the engine's.
-double RopeFrequency(const ModelConfig& c, int rope_dim, int i) {
-  const double freq = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / rope_dim);
-  const engine::RopeScaling& rs = c.rope_scaling;
-  if (rs.type == "linear") return freq / rs.factor;
-  if (rs.type != "llama3") return freq;
-  // llama3: long wavelengths slow down by `factor`, short ones stay, the band between blends.
-  const double wavelength = 2 * std::numbers::pi / freq;
-  const double slow_above = rs.original_context_length / rs.low_freq_factor;
-  const double keep_below = rs.original_context_length / rs.high_freq_factor;
-  if (wavelength < keep_below) return freq;
-  if (wavelength > slow_above) return freq / rs.factor;
-  const double blend = (rs.original_context_length / wavelength - rs.low_freq_factor) /
-                       (rs.high_freq_factor - rs.low_freq_factor);
-  return (1 - blend) * freq / rs.factor + blend * freq;
-}
-
 Status CheckConfig(const ModelConfig& c) {
   for (auto [field, v] : {std::pair{"vocab_size", c.vocab_size},
                           {"hidden_size", c.hidden_size},
@@ -70,21 +52,6 @@ Status CheckConfig(const ModelConfig& c) {
     return Status::InvalidArgument("model config: rope scaling \"" + rs + "\" is not supported");
   }
   return Status::OK();
-}
-
-std::vector<int64_t> ExpectedShape(const ModelConfig& c, const std::string& name) {
-  const int64_t V = c.vocab_size, H = c.hidden_size, F = c.ffn_size;
-  const int64_t q = int64_t{c.n_heads} * c.head_dim, kv = int64_t{c.n_kv_heads} * c.head_dim;
-  const std::string role = name.substr(name.rfind('.') + 1);
-  if (name == "tok_embeddings" || name == "output") return {V, H};
-  if (role == "norm" || role == "attention_norm" || role == "ffn_norm") return {H};
-  if (role == "wq") return {q, H};
-  if (role == "wk" || role == "wv") return {kv, H};
-  if (role == "bq") return {q};
-  if (role == "bk" || role == "bv") return {kv};
-  if (role == "wo") return {H, q};
-  if (role == "w1" || role == "w3") return {F, H};
-  return {H, F};  // w2
 }
 
 std::string ShapeText(at::IntArrayRef shape) {
@@ -203,7 +170,7 @@ Result<std::unique_ptr<TrainModel>> TrainModel::Load(const engine::WeightSource&
     std::vector<std::string> names = CanonicalTensorNames(c);
     for (const std::string& name : names) {
       BF_ASSIGN_OR_RETURN(FloatTensor t, weights.Get(name));
-      const std::vector<int64_t> want = ExpectedShape(c, name);
+      const std::vector<int64_t> want = engine::CanonicalTensorShape(c, name);
       int64_t n = 1;
       for (int64_t d : want) n *= d;
       if (t.shape != want || static_cast<int64_t>(t.data.size()) != n) {

@@ -20,9 +20,6 @@ namespace fs = std::filesystem;
 using engine::FloatTensor;
 using engine::ModelConfig;
 
-constexpr const char* kLayerRoles[] = {"attention_norm", "wq", "wk", "wv", "bq", "bk", "bv", "wo",
-                                       "ffn_norm",       "w1", "w3", "w2"};
-
 // Files of a Hugging Face directory that describe the tokenizer and generation defaults.
 constexpr const char* kTokenizerFiles[] = {"tokenizer.json",
                                            "tokenizer.model",
@@ -38,51 +35,6 @@ std::pair<int, std::string> SplitName(const std::string& name) {
   if (name.rfind("layers.", 0) != 0) return {-1, name};
   const size_t dot = name.find('.', 7);
   return {std::stoi(name.substr(7, dot - 7)), name.substr(dot + 1)};
-}
-
-std::string HfName(const std::string& canonical) {
-  static const std::map<std::string, std::string> kGlobal = {
-      {"tok_embeddings", "model.embed_tokens.weight"},
-      {"norm", "model.norm.weight"},
-      {"output", "lm_head.weight"}};
-  static const std::map<std::string, std::string> kLayer = {
-      {"attention_norm", "input_layernorm.weight"},
-      {"wq", "self_attn.q_proj.weight"},
-      {"wk", "self_attn.k_proj.weight"},
-      {"wv", "self_attn.v_proj.weight"},
-      {"bq", "self_attn.q_proj.bias"},
-      {"bk", "self_attn.k_proj.bias"},
-      {"bv", "self_attn.v_proj.bias"},
-      {"wo", "self_attn.o_proj.weight"},
-      {"ffn_norm", "post_attention_layernorm.weight"},
-      {"w1", "mlp.gate_proj.weight"},
-      {"w3", "mlp.up_proj.weight"},
-      {"w2", "mlp.down_proj.weight"}};
-  const auto [layer, role] = SplitName(canonical);
-  if (layer < 0) return kGlobal.at(role);
-  return "model.layers." + std::to_string(layer) + "." + kLayer.at(role);
-}
-
-std::string GgufName(const std::string& canonical) {
-  static const std::map<std::string, std::string> kGlobal = {
-      {"tok_embeddings", "token_embd.weight"},
-      {"norm", "output_norm.weight"},
-      {"output", "output.weight"}};
-  static const std::map<std::string, std::string> kLayer = {{"attention_norm", "attn_norm.weight"},
-                                                            {"wq", "attn_q.weight"},
-                                                            {"wk", "attn_k.weight"},
-                                                            {"wv", "attn_v.weight"},
-                                                            {"bq", "attn_q.bias"},
-                                                            {"bk", "attn_k.bias"},
-                                                            {"bv", "attn_v.bias"},
-                                                            {"wo", "attn_output.weight"},
-                                                            {"ffn_norm", "ffn_norm.weight"},
-                                                            {"w1", "ffn_gate.weight"},
-                                                            {"w3", "ffn_up.weight"},
-                                                            {"w2", "ffn_down.weight"}};
-  const auto [layer, role] = SplitName(canonical);
-  if (layer < 0) return kGlobal.at(role);
-  return "blk." + std::to_string(layer) + "." + kLayer.at(role);
 }
 
 FloatTensor Concat(const std::vector<const FloatTensor*>& parts) {
@@ -123,7 +75,8 @@ Status WriteHf(const std::string& dir, const std::string& base_dir, const ModelC
       }
       continue;
     }
-    out.push_back({HfName(name), *it->second});
+    BF_ASSIGN_OR_RETURN(std::string source, engine::SourceTensorName("hf", name));
+    out.push_back({std::move(source), *it->second});
   }
   BF_RETURN_IF_ERROR(engine::WriteSafetensors((fs::path(dir) / "model.safetensors").string(), out,
                                               {{"format", "pt"}}));
@@ -143,7 +96,7 @@ Status WriteGgufLike(const std::string& dir, const std::string& base_file,
   out.reserve(tensors.size());
   for (const auto& [name, t] : tensors) {
     engine::GgufWriterTensor w;
-    w.name = GgufName(name);
+    BF_ASSIGN_OR_RETURN(w.name, engine::SourceTensorName("gguf", name));
     w.shape = t.shape;
     w.data = t.data;
     out.push_back(std::move(w));
@@ -190,19 +143,6 @@ Status CheckShape(const ModelShape& s) {
 }
 
 }  // namespace
-
-std::vector<std::string> CanonicalTensorNames(const ModelConfig& c) {
-  std::vector<std::string> names = {"tok_embeddings", "norm"};
-  if (!c.tied_embeddings) names.push_back("output");
-  for (int i = 0; i < c.n_layers; ++i) {
-    for (const char* role : kLayerRoles) {
-      const std::string r = role;
-      if (!c.qkv_bias && (r == "bq" || r == "bk" || r == "bv")) continue;
-      names.push_back("layers." + std::to_string(i) + "." + r);
-    }
-  }
-  return names;
-}
 
 std::string ModelPathIn(const std::string& dir, const std::string& format) {
   if (format == "gguf") return (fs::path(dir) / "model.gguf").string();

@@ -15,8 +15,7 @@ namespace breakfix::train {
 
 using NamedTensors = std::vector<std::pair<std::string, engine::FloatTensor>>;
 
-// Every canonical tensor name the config implies ("output" omitted when tied), in a fixed order.
-std::vector<std::string> CanonicalTensorNames(const engine::ModelConfig& config);
+using engine::CanonicalTensorNames;
 
 // The file name in a model directory that holds the weights for a base of `format` ("hf" or
 // "gguf"): Hugging Face checkpoints are loaded by directory, GGUF ones by file.

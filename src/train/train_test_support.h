@@ -25,66 +25,7 @@ namespace breakfix::train::testing {
 using engine::testing::MemoryWeights;
 using engine::testing::TempDir;
 using engine::testing::TinyConfig;
-
-// The character GPT-2's byte-level BPE uses for byte `b`: printable Latin-1 bytes stand for
-// themselves, the others take the code points from 256 up, in byte order.
-inline std::string ByteCharacter(int b) {
-  auto printable = [](int v) {
-    return (v >= '!' && v <= '~') || (v >= 0xA1 && v <= 0xAC) || (v >= 0xAE && v <= 0xFF);
-  };
-  int code = b;
-  if (!printable(b)) {
-    int n = 0;
-    for (int v = 0; v < b; ++v) n += printable(v) ? 0 : 1;
-    code = 256 + n;
-  }
-  std::string out;
-  if (code < 0x80) {
-    out += static_cast<char>(code);
-  } else {
-    out += static_cast<char>(0xC0 | (code >> 6));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  }
-  return out;
-}
-
-// A byte-level tokenizer (one token per byte, no merges) with ChatML's special tokens at 256
-// (<|endoftext|>), 257 (<|im_start|>) and 258 (<|im_end|>, EOS), and a ChatML chat template.
-inline void WriteChatmlTokenizer(const std::string& dir) {
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[ByteCharacter(b)] = b;
-  nlohmann::json added = nlohmann::json::array();
-  const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-  for (int i = 0; i < 3; ++i) {
-    added.push_back({{"id", 256 + i},
-                     {"content", specials[i]},
-                     {"single_word", false},
-                     {"lstrip", false},
-                     {"rstrip", false},
-                     {"normalized", false},
-                     {"special", true}});
-  }
-  nlohmann::json tokenizer = {
-      {"version", "1.0"},
-      {"added_tokens", added},
-      {"normalizer", nullptr},
-      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-      {"post_processor", nullptr},
-      {"decoder", {{"type", "ByteLevel"}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
-  };
-  nlohmann::json config = {
-      {"bos_token", nullptr},
-      {"eos_token", "<|im_end|>"},
-      {"add_bos_token", false},
-      {"chat_template",
-       "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-       "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"},
-  };
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/tokenizer.json") << tokenizer.dump();
-  std::ofstream(dir + "/tokenizer_config.json") << config.dump();
-}
+using engine::testing::WriteChatmlTokenizer;
 
 // The small model of the trainer tests: llama layout, half-split RoPE (as a Hugging Face
 // directory holds it), 260 tokens, hidden 32, 2 layers, GQA 4/2.

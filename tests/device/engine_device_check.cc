@@ -20,65 +20,12 @@
 #include <vector>
 
 #include "breakfix/env.h"
+#include "engine/memory_weights.h"
 #include "engine/model_weights.h"
 #include "engine/transformer.h"
 
 namespace breakfix::engine {
 namespace {
-
-// Canonical tensors with seeded random values, scaled so activations stay of order one.
-class RandomWeights : public WeightSource {
- public:
-  RandomWeights(const ModelConfig& config, uint64_t seed) : config_(config) {
-    Random rng(seed);
-    const int64_t V = config.vocab_size, H = config.hidden_size, F = config.ffn_size;
-    const int64_t q = int64_t{config.n_heads} * config.head_dim;
-    const int64_t kv = int64_t{config.n_kv_heads} * config.head_dim;
-    auto random = [&](std::vector<int64_t> shape, double center, double spread) {
-      FloatTensor t;
-      t.shape = shape;
-      int64_t n = 1;
-      for (int64_t d : shape) n *= d;
-      t.data.resize(n);
-      for (float& v : t.data) v = static_cast<float>(center + spread * (2 * rng.Uniform() - 1));
-      return t;
-    };
-    const double in_h = 1.0 / std::sqrt(static_cast<double>(H));
-    tensors_["tok_embeddings"] = random({V, H}, 0, 1.0);
-    tensors_["norm"] = random({H}, 1.0, 0.2);
-    if (!config.tied_embeddings) tensors_["output"] = random({V, H}, 0, 2 * in_h);
-    for (int i = 0; i < config.n_layers; ++i) {
-      const std::string p = "layers." + std::to_string(i) + ".";
-      tensors_[p + "attention_norm"] = random({H}, 1.0, 0.2);
-      tensors_[p + "ffn_norm"] = random({H}, 1.0, 0.2);
-      tensors_[p + "wq"] = random({q, H}, 0, 2 * in_h);
-      tensors_[p + "wk"] = random({kv, H}, 0, 2 * in_h);
-      tensors_[p + "wv"] = random({kv, H}, 0, in_h);
-      if (config.qkv_bias) {
-        tensors_[p + "bq"] = random({q}, 0, 0.5);
-        tensors_[p + "bk"] = random({kv}, 0, 0.5);
-        tensors_[p + "bv"] = random({kv}, 0, 0.5);
-      }
-      tensors_[p + "wo"] = random({H, q}, 0, 1.0 / std::sqrt(static_cast<double>(q)));
-      tensors_[p + "w1"] = random({F, H}, 0, 2 * in_h);
-      tensors_[p + "w3"] = random({F, H}, 0, 2 * in_h);
-      tensors_[p + "w2"] = random({H, F}, 0, 1.0 / std::sqrt(static_cast<double>(F)));
-    }
-  }
-  const ModelConfig& config() const override { return config_; }
-  const std::string& format() const override { return format_; }
-  Result<FloatTensor> Get(const std::string& name) const override {
-    auto it = tensors_.find(name);
-    if (it == tensors_.end()) return Status::NotFound("no tensor " + name);
-    return it->second;
-  }
-  const std::string& content_hash() const override { return format_; }
-
- private:
-  ModelConfig config_;
-  std::string format_ = "random";
-  std::map<std::string, FloatTensor> tensors_;
-};
 
 ModelConfig RandomConfig(const std::string& kind) {
   ModelConfig c;
@@ -221,7 +168,7 @@ int Main(int argc, char** argv) {
   }
   {
     // Is the device there at all? Otherwise compare the portable formulation on the CPU.
-    RandomWeights probe(RandomConfig("qwen2"), 1);
+    MemoryWeights probe(RandomConfig("qwen2"), 1);
     TransformerOptions o;
     o.device = device;
     o.max_slots = 1;
@@ -258,7 +205,7 @@ int Main(int argc, char** argv) {
     report(name, Compare(**weights, device, steps));
   }
   for (const std::string kind : {"qwen2", "phi3"}) {
-    RandomWeights weights(RandomConfig(kind), 7);
+    MemoryWeights weights(RandomConfig(kind), 7);
     report("random-" + kind, Compare(weights, device, steps));
   }
   std::printf("tolerance %.1e: %s\n", tolerance, all_ok ? "PASS" : "FAIL");
