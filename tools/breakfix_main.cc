@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   commands["curate"] = AddCurateCommand(app);
   commands["train"] = AddTrainCommand(app);
   commands["cycle"] = AddCycleCommand(app);
+  commands["demo"] = AddDemoCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

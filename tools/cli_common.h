@@ -45,6 +45,7 @@ CommandFn AddJudgeCommand(CLI::App& app);
 CommandFn AddCurateCommand(CLI::App& app);
 CommandFn AddTrainCommand(CLI::App& app);
 CommandFn AddCycleCommand(CLI::App& app);
+CommandFn AddDemoCommand(CLI::App& app);
 
 // Models described in a configuration file's `models:` map, by name.
 using ModelTable = std::map<std::string, EndpointOptions>;

@@ -7,21 +7,14 @@
 #include <map>
 #include <memory>
 
+#include "cycle_command.h"
+
 #include "breakfix/cycle.h"
 #include "cli_common.h"
 #include "engine_plugin.h"
 
 namespace breakfix::cli {
 namespace {
-
-struct CycleFlags {
-  std::string config;
-  std::string store;  // "" = <out_dir>/breakfix.db
-  std::string out;    // report folder; "" = <out_dir>
-  int threads = 1;
-  int max_batch = 32;
-  bool quiet = false;
-};
 
 // Local models get a ModelSet each, so a round's model can be released (its engine shut down
 // and its memory returned) once the cycle moves on; judges and endpoint models share one.
@@ -114,12 +107,14 @@ int WriteReport(Store* store, const CycleConfig& config, const CycleFlags& flags
     Status s = env->WriteFileAtomic(path, text);
     if (!s.ok()) return Fail(s);
   }
-  if (!flags.quiet) {
+  if (!flags.quiet && flags.print_report) {
     std::fputs(markdown.c_str(), stdout);
     std::printf("\nreport: %s/cycle-report.md and cycle-report.json\n", dir.c_str());
   }
   return kExitOk;
 }
+
+}  // namespace
 
 int RunCycleCommand(const CycleFlags& flags) {
   Env* env = Env::Default();
@@ -154,6 +149,8 @@ int RunCycleCommand(const CycleFlags& flags) {
   }
   return WriteReport(store->get(), *config, flags, env);
 }
+
+namespace {
 
 int ReportCycleCommand(const CycleFlags& flags) {
   Env* env = Env::Default();

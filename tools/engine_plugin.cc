@@ -81,8 +81,7 @@ Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<En
 }
 
 Result<TrainResult> TrainViaPlugin(const TrainOptions& options, const TrainData& data,
-                                   const TrainProgressFn& progress,
-                                   const std::atomic<bool>* stop) {
+                                   const TrainProgressFn& progress, const std::atomic<bool>* stop) {
   BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
   return api->train(options, data, progress, stop);
 }
@@ -103,6 +102,12 @@ Result<PreferenceLossReport> EvaluatePreferenceLossViaPlugin(
     const TrainOptions& options, const std::vector<PreferencePair>& pairs) {
   BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
   return api->evaluate_preference_loss(options, pairs);
+}
+
+Status TrainTokenizerViaPlugin(const std::vector<std::string>& texts,
+                               const engine::BpeTrainOptions& options, const std::string& out_dir) {
+  BF_ASSIGN_OR_RETURN(const EnginePluginApi* api, EnginePlugin());
+  return api->train_tokenizer(texts, options, out_dir);
 }
 
 }  // namespace breakfix::cli

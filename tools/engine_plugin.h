@@ -24,14 +24,16 @@ Result<std::unique_ptr<ChatModel>> NewLocalChatModelViaPlugin(std::shared_ptr<En
 
 // The trainer (breakfix/train.h) through the plugin.
 Result<TrainResult> TrainViaPlugin(const TrainOptions& options, const TrainData& data,
-                                   const TrainProgressFn& progress,
-                                   const std::atomic<bool>* stop);
+                                   const TrainProgressFn& progress, const std::atomic<bool>* stop);
 Status InitModelViaPlugin(const InitModelOptions& options);
 Result<std::vector<ReplyScore>> ScoreRepliesViaPlugin(const std::string& model_path,
                                                       const std::vector<ScoredReply>& items,
                                                       const ScoreOptions& options);
 Result<PreferenceLossReport> EvaluatePreferenceLossViaPlugin(
     const TrainOptions& options, const std::vector<PreferencePair>& pairs);
+// The byte-level BPE trainer (src/engine/bpe_trainer.h) through the plugin.
+Status TrainTokenizerViaPlugin(const std::vector<std::string>& texts,
+                               const engine::BpeTrainOptions& options, const std::string& out_dir);
 
 }  // namespace breakfix::cli
 

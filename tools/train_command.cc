@@ -281,6 +281,8 @@ void AddTrainMethod(CLI::App* train, TrainMethod method, const ChosenCommand& ch
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of data order, LoRA init and dropout")
       ->capture_default_str();
+  cmd->add_flag("--group-by-length", o.group_by_length,
+                "Batch sequences of similar length together (less padding, faster on CPU)");
   cmd->add_option("--checkpoint-every", o.checkpoint_every,
                   "Steps between checkpoints (0 = only the final model)")
       ->capture_default_str();
@@ -423,11 +425,92 @@ void AddInit(CLI::App* train, const ChosenCommand& chosen) {
   cmd->callback([flags, chosen] { chosen->push_back([flags] { return RunInit(*flags); }); });
 }
 
+// --- train tokenizer ---------------------------------------------------------------------------
+
+struct TokenizerFlags {
+  engine::BpeTrainOptions options;
+  std::vector<std::string> data;
+  std::string special;
+  std::string out;
+};
+
+// Every string value of a JSON document, depth first (message contents, personas, documents).
+void CollectStrings(const Json& j, std::vector<std::string>* out) {
+  if (j.is_string()) {
+    out->push_back(j.get<std::string>());
+  } else if (j.is_array() || j.is_object()) {
+    for (const Json& v : j) CollectStrings(v, out);
+  }
+}
+
+// A .jsonl file contributes the string values of each line; any other file is one text.
+Status ReadTokenizerTexts(const std::string& path, std::vector<std::string>* texts) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(path + ": cannot open the text file");
+  const bool jsonl = path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
+  if (!jsonl) {
+    texts->emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return Status::OK();
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Status::InvalidArgument(Where(path, number) + ": not valid JSON");
+    CollectStrings(j, texts);
+  }
+  return Status::OK();
+}
+
+int RunTokenizer(TokenizerFlags& f) {
+  std::vector<std::string> texts;
+  for (const std::string& path : f.data) {
+    Status s = ReadTokenizerTexts(path, &texts);
+    if (!s.ok()) return Fail(s.WithContext("--data"));
+  }
+  if (!f.special.empty()) f.options.special_tokens = SplitList(f.special);
+  Status s = TrainTokenizerViaPlugin(texts, f.options, f.out);
+  if (!s.ok()) return Fail(s);
+  std::printf("trained a %d-token byte-level BPE tokenizer on %zu text(s): %s\n",
+              f.options.vocab_size, texts.size(), f.out.c_str());
+  return kExitOk;
+}
+
+void AddTokenizer(CLI::App* train, const ChosenCommand& chosen) {
+  auto flags = std::make_shared<TokenizerFlags>();
+  engine::BpeTrainOptions& o = flags->options;
+  CLI::App* cmd = train->add_subcommand(
+      "tokenizer",
+      "Learn a byte-level BPE tokenizer from text (tokenizer.json + tokenizer_config.json)");
+  cmd->add_option("--data", flags->data,
+                  "Text files; a .jsonl file contributes every string value of every line")
+      ->required();
+  cmd->add_option("--out", flags->out, "Output directory")->required();
+  cmd->add_option("--vocab-size", o.vocab_size, "Total ids: special tokens + 256 bytes + merges")
+      ->capture_default_str();
+  cmd->add_option("--min-frequency", o.min_frequency, "Fewest occurrences for a merge")
+      ->capture_default_str();
+  cmd->add_option("--chat-template", o.chat_template,
+                  "phi3, llama2, llama3, chatml, mistral or zephyr (its markers become special "
+                  "tokens)")
+      ->capture_default_str();
+  cmd->add_option("--pretokenizer", o.pretokenizer, "gpt2, llama3 or qwen2")->capture_default_str();
+  cmd->add_option("--special", flags->special,
+                  "Comma-separated special tokens, ids 0.. in this order (default <|endoftext|>)");
+  cmd->add_option("--bos", o.bos_token, "BOS token text (\"\" = none)");
+  cmd->add_option("--eos", o.eos_token, "EOS token text")->capture_default_str();
+  cmd->callback([flags, chosen] { chosen->push_back([flags] { return RunTokenizer(*flags); }); });
+}
+
 }  // namespace
 
 CommandFn AddTrainCommand(CLI::App& app) {
   CLI::App* train = app.add_subcommand(
-      "train", "Fine-tune a local model (sft, dpo, ipo) or initialise a new one (init)");
+      "train",
+      "Fine-tune a local model (sft, dpo, ipo), initialise a new one (init) or learn a tokenizer "
+      "(tokenizer)");
   train->require_subcommand(1);
   auto chosen = std::make_shared<std::vector<CommandFn>>();  // filled by the chosen callback
   AddTrainMethod(train, TrainMethod::kSft, chosen,
@@ -437,6 +520,7 @@ CommandFn AddTrainCommand(CLI::App& app) {
   AddTrainMethod(train, TrainMethod::kIpo, chosen,
                  "Identity preference optimisation on (prompt, chosen, rejected) pairs");
   AddInit(train, chosen);
+  AddTokenizer(train, chosen);
   return [chosen] {
     if (chosen->empty()) return Fail(Status::InvalidArgument("train: name a subcommand"));
     return chosen->back()();

@@ -90,11 +90,11 @@ std::string ResolveSpec(const std::string& base, const std::string& spec) {
 }
 
 Status ParseTrain(const Reader& r, const YAML::Node& t, TrainOptions* o) {
-  BF_RETURN_IF_ERROR(
-      r.Keys(t, "train",
-             {"method", "beta", "learning_rate", "min_lr_ratio", "warmup_steps", "epochs",
-              "max_steps", "batch_size", "grad_accum", "weight_decay", "max_grad_norm",
-              "max_seq_len", "seed", "checkpoint_every", "threads", "device", "bf16", "lora"}));
+  BF_RETURN_IF_ERROR(r.Keys(
+      t, "train",
+      {"method", "beta", "learning_rate", "min_lr_ratio", "warmup_steps", "epochs", "max_steps",
+       "batch_size", "grad_accum", "weight_decay", "max_grad_norm", "max_seq_len", "seed",
+       "group_by_length", "checkpoint_every", "threads", "device", "bf16", "lora"}));
   std::string method = TrainMethodName(o->method);
   BF_RETURN_IF_ERROR(r.Get(t, "method", &method, "dpo or ipo"));
   Result<TrainMethod> m = ParseTrainMethod(method);
@@ -120,6 +120,7 @@ Status ParseTrain(const Reader& r, const YAML::Node& t, TrainOptions* o) {
   BF_RETURN_IF_ERROR(r.Get(t, "max_seq_len", &o->max_seq_len, "an integer"));
   BF_RETURN_IF_ERROR(r.Positive(t, "max_seq_len", o->max_seq_len, false));
   BF_RETURN_IF_ERROR(r.Get(t, "seed", &o->seed, "an unsigned integer"));
+  BF_RETURN_IF_ERROR(r.Get(t, "group_by_length", &o->group_by_length, "true or false"));
   BF_RETURN_IF_ERROR(r.Get(t, "checkpoint_every", &o->checkpoint_every, "an integer"));
   BF_RETURN_IF_ERROR(r.Get(t, "threads", &o->threads, "an integer"));
   BF_RETURN_IF_ERROR(r.Positive(t, "threads", o->threads, false));
@@ -210,9 +211,10 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
   }
 
   if (const YAML::Node m = root["measure"]) {
-    BF_RETURN_IF_ERROR(r.Keys(m, "measure",
-                              {"suite", "families", "limit_per_family", "max_turns", "max_tokens",
-                               "max_in_flight", "over_refusal_suite", "over_refusal_judge"}));
+    BF_RETURN_IF_ERROR(
+        r.Keys(m, "measure",
+               {"suite", "families", "limit_per_family", "max_turns", "max_tokens", "temperature",
+                "top_p", "max_in_flight", "over_refusal_suite", "over_refusal_judge"}));
     BF_RETURN_IF_ERROR(r.Get(m, "suite", &c.suite, "a suite name or file"));
     if (c.suite.find('/') != std::string::npos || c.suite.ends_with(".yaml")) {
       c.suite = Resolve(base, c.suite);
@@ -221,8 +223,20 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
     BF_RETURN_IF_ERROR(r.Get(m, "limit_per_family", &c.limit_per_family, "an integer"));
     BF_RETURN_IF_ERROR(r.Get(m, "max_turns", &c.max_turns, "an integer"));
     BF_RETURN_IF_ERROR(r.Get(m, "max_tokens", &c.target_sampling.max_tokens, "an integer"));
+    BF_RETURN_IF_ERROR(r.Get(m, "temperature", &c.target_sampling.temperature, "a number"));
+    if (c.target_sampling.temperature < 0) {
+      return r.At(m["temperature"], "temperature must be >= 0 (0 = greedy)");
+    }
+    BF_RETURN_IF_ERROR(r.Get(m, "top_p", &c.target_sampling.top_p, "a number"));
+    if (c.target_sampling.top_p <= 0 || c.target_sampling.top_p > 1) {
+      return r.At(m["top_p"], "top_p must be in (0, 1]");
+    }
     BF_RETURN_IF_ERROR(r.Get(m, "max_in_flight", &c.max_in_flight, "an integer"));
     BF_RETURN_IF_ERROR(r.Get(m, "over_refusal_suite", &c.over_refusal_suite, "a suite name"));
+    if (c.over_refusal_suite.find('/') != std::string::npos ||
+        c.over_refusal_suite.ends_with(".yaml")) {
+      c.over_refusal_suite = Resolve(base, c.over_refusal_suite);
+    }
     BF_RETURN_IF_ERROR(r.Get(m, "over_refusal_judge", &c.over_refusal_judge, "a judge spec"));
   }
   if (const YAML::Node roles = root["roles"]) {

@@ -297,7 +297,8 @@ rounds: 2
 seed: 9
 models:
   - {name: tiny, path: models/tiny}
-measure: {suite: rai, families: [jailbreak], limit_per_family: 3, max_turns: 2, max_tokens: 64}
+measure: {suite: rai, families: [jailbreak], limit_per_family: 3, max_turns: 2, max_tokens: 64,
+          temperature: 0.7, top_p: 0.9, over_refusal_suite: benign.yaml}
 roles: {simulator: self, judge: "classifier:judge.json", fixer: self}
 curate: {dedup_threshold: 0.7, min_help_words: 5, refusal_ok_families: [jailbreak]}
 train: {method: ipo, beta: 0.2, learning_rate: 0.001, epochs: 3, batch_size: 4,
@@ -311,6 +312,10 @@ train: {method: ipo, beta: 0.2, learning_rate: 0.001, epochs: 3, batch_size: 4,
   EXPECT_EQ(c->models[0].path, "/cfg/models/tiny");
   EXPECT_EQ(c->families, std::vector<std::string>{"jailbreak"});
   EXPECT_EQ(c->target_sampling.max_tokens, 64);
+  EXPECT_DOUBLE_EQ(c->target_sampling.temperature, 0.7);
+  EXPECT_DOUBLE_EQ(c->target_sampling.top_p, 0.9);
+  EXPECT_EQ(c->over_refusal_suite, "/cfg/benign.yaml");
+  EXPECT_EQ(c->suite, "rai");
   EXPECT_EQ(c->judge, "classifier:/cfg/judge.json");
   EXPECT_EQ(c->simulator, "self");
   EXPECT_DOUBLE_EQ(c->curate.dedup_threshold, 0.7);
@@ -334,6 +339,14 @@ TEST(CycleConfigTest, MistakesNameTheLineAndTheKey) {
   ASSERT_FALSE(beta.ok());
   EXPECT_THAT(beta.status().message(), HasSubstr("c.yaml:3:15: beta: expected a number"));
   EXPECT_FALSE(ParseCycleConfig("name: x\n", "c.yaml").ok());  // no models
+  auto hot = ParseCycleConfig("name: x\nmodels: [{name: a, path: p}]\nmeasure: {temperature: -1}\n",
+                              "c.yaml");
+  ASSERT_FALSE(hot.ok());
+  EXPECT_THAT(hot.status().message(), HasSubstr("c.yaml:3:24: temperature must be >= 0"));
+  auto top =
+      ParseCycleConfig("name: x\nmodels: [{name: a, path: p}]\nmeasure: {top_p: 0}\n", "c.yaml");
+  ASSERT_FALSE(top.ok());
+  EXPECT_THAT(top.status().message(), HasSubstr("top_p must be in (0, 1]"));
 }
 
 }  // namespace

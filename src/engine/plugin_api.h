@@ -9,6 +9,7 @@
 
 #include "breakfix/engine.h"
 #include "breakfix/train.h"
+#include "engine/bpe_trainer.h"
 
 namespace breakfix {
 
@@ -31,6 +32,8 @@ struct EnginePluginApi {
                                                    const ScoreOptions& options);
   Result<PreferenceLossReport> (*evaluate_preference_loss)(
       const TrainOptions& options, const std::vector<PreferencePair>& pairs);
+  Status (*train_tokenizer)(const std::vector<std::string>& texts,
+                            const engine::BpeTrainOptions& options, const std::string& out_dir);
 };
 
 inline constexpr const char* kEnginePluginSymbol = "breakfix_engine_plugin_v1";

@@ -9,6 +9,7 @@ breakfix_engine_plugin_v1() {
                                              &breakfix::Train,
                                              &breakfix::InitModel,
                                              &breakfix::ScoreReplies,
-                                             &breakfix::EvaluatePreferenceLoss};
+                                             &breakfix::EvaluatePreferenceLoss,
+                                             &breakfix::engine::TrainBpeTokenizer};
   return &api;
 }

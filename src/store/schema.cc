@@ -284,9 +284,11 @@ Status ApplyMigration(sqlite3* db, const std::string& path, const Migration& m) 
                         " (" + m.description + ")";
   BF_RETURN_IF_ERROR(ExecSql(db, "BEGIN IMMEDIATE", "begin migration", path).WithContext(context));
   Status s = [&]() -> Status {
-    // Another process may have upgraded the file between our check and our lock.
+    // Another process may have upgraded the file between our check and our lock: then there is
+    // nothing to do, but the transaction must still end (a BEGIN left open breaks every later
+    // statement on this connection).
     BF_ASSIGN_OR_RETURN(int version, ReadSchemaVersion(db, path));
-    if (version >= m.version) return Status::OK();
+    if (version >= m.version) return ExecSql(db, "COMMIT", "end migration", path);
     if (version != m.version - 1) {
       return Status::Internal("expected the database at version " + std::to_string(m.version - 1) +
                               ", found " + std::to_string(version));

@@ -117,6 +117,42 @@ TEST(SchemaTest, OpensAndUpgradesAVersion1Database) {
   EXPECT_EQ((*again)->SchemaVersion(), Store::CurrentSchemaVersion());
 }
 
+// Two processes opening an old store at once: the one that waits for the lock finds the work
+// done. It must end its transaction, or its next migration's BEGIN fails ("cannot start a
+// transaction within a transaction"), as it did when a test polled a store the CLI was creating.
+TEST(SchemaTest, AMigrationAnotherProcessFinishedFirstEndsItsTransaction) {
+  ScratchDir dir;
+  std::string path = dir.File("race.db");
+  BuildVersion1Database(path);
+  const int latest = Migrations().back().version;
+  RawDb other(path);
+  ASSERT_TRUE(other.Exec("BEGIN IMMEDIATE").ok());
+  ASSERT_TRUE(other.Exec("PRAGMA user_version = " + std::to_string(latest)).ok());
+
+  RawDb mine(path);
+  // When `mine` waits for the write lock, `other` commits: the upgrade lands between mine's
+  // version check and its lock.
+  struct Ctx {
+    RawDb* other;
+    int calls = 0;
+  } ctx{&other};
+  sqlite3_busy_handler(
+      mine.get(),
+      [](void* p, int) -> int {
+        auto* c = static_cast<Ctx*>(p);
+        if (c->calls++ == 0) EXPECT_TRUE(c->other->Exec("COMMIT").ok());
+        return c->calls < 100;
+      },
+      &ctx);
+  Status s = MigrateSchema(mine.get(), path, latest);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(ctx.calls, 1);
+  EXPECT_EQ(sqlite3_get_autocommit(mine.get()), 1) << "a transaction was left open";
+  EXPECT_TRUE(mine.Exec("BEGIN IMMEDIATE").ok());
+  EXPECT_TRUE(mine.Exec("COMMIT").ok());
+  EXPECT_EQ(mine.QueryInt("PRAGMA user_version"), latest);
+}
+
 TEST(SchemaTest, AFailedMigrationLeavesTheDatabaseAtItsOldVersion) {
   ScratchDir dir;
   std::string path = dir.File("v1-broken.db");

@@ -145,6 +145,7 @@ Batch MakeBatch(const std::vector<const TokenSequence*>& sequences, at::Device d
     }
     batch.tokens += static_cast<int64_t>(s.tokens.size());
   }
+  batch.target_index = targets.reshape({-1}).nonzero().reshape({-1}).to(device);
   batch.ids = ids.to(device);
   batch.targets = targets.to(device, dtype);
   return batch;
@@ -285,7 +286,30 @@ at::Tensor TrainModel::Project(const at::Tensor& x, const std::string& name, con
   return y + Matmul(Matmul(in, it->second.a.t()), it->second.b.t()) * lora_scale_;
 }
 
+at::Tensor TrainModel::Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const at::Tensor& mask) const {
+  const int64_t B = q.size(0), Nh = q.size(1), T = q.size(2);
+  // Allocations above glibc's largest mmap threshold (32 MiB) are fresh zeroed pages every
+  // time; below it, freed score tensors are reused. Keep each chunk's scores under 16 MiB.
+  const int64_t per_sequence = Nh * T * T * static_cast<int64_t>(q.element_size());
+  const int64_t chunk =
+      std::max<int64_t>(1, (int64_t{16} << 20) / std::max<int64_t>(1, per_sequence));
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < B; b += chunk) {
+    const int64_t n = std::min(chunk, B - b);
+    at::Tensor qc = q.narrow(0, b, n), kc = k.narrow(0, b, n), vc = v.narrow(0, b, n);
+    at::Tensor scores = Matmul(qc, kc.transpose(-1, -2));
+    scores.add_(mask);  // the product is not saved for backward, so in place is safe
+    parts.push_back(Matmul(at::softmax(scores, -1), vc));
+  }
+  return parts.size() == 1 ? parts[0] : at::cat(parts, 0);
+}
+
 at::Tensor TrainModel::Logits(const at::Tensor& ids, bool train, uint64_t dropout_seed) {
+  return Matmul(Hidden(ids, train, dropout_seed), weights_.at("output").t());
+}
+
+at::Tensor TrainModel::Hidden(const at::Tensor& ids, bool train, uint64_t dropout_seed) {
   const ModelConfig& c = config_;
   const int64_t B = ids.size(0), T = ids.size(1);
   const int64_t H = c.hidden_size, D = c.head_dim, Nh = c.n_heads, Nkv = c.n_kv_heads;
@@ -310,7 +334,7 @@ at::Tensor TrainModel::Logits(const at::Tensor& ids, bool train, uint64_t dropou
     at::Tensor q = Project(h, p + "wq", bias ? weights_.at(p + "bq") : kNone, train, gen);
     at::Tensor k = Project(h, p + "wk", bias ? weights_.at(p + "bk") : kNone, train, gen);
     at::Tensor v = Project(h, p + "wv", bias ? weights_.at(p + "bv") : kNone, train, gen);
-    q = Rope(q.view({B, T, Nh, D}), T).permute({0, 2, 1, 3});  // [B, Nh, T, D]
+    q = (Rope(q.view({B, T, Nh, D}), T) * scale).permute({0, 2, 1, 3});  // [B, Nh, T, D]
     k = Rope(k.view({B, T, Nkv, D}), T).permute({0, 2, 1, 3});
     v = v.view({B, T, Nkv, D}).permute({0, 2, 1, 3});
     if (G > 1) {
@@ -318,9 +342,7 @@ at::Tensor TrainModel::Logits(const at::Tensor& ids, bool train, uint64_t dropou
       k = k.unsqueeze(2).expand({B, Nkv, G, T, D}).reshape({B, Nh, T, D});
       v = v.unsqueeze(2).expand({B, Nkv, G, T, D}).reshape({B, Nh, T, D});
     }
-    at::Tensor scores = Matmul(q, k.transpose(-1, -2)) * scale + mask;
-    at::Tensor probs = at::softmax(scores, -1);
-    at::Tensor attention = Matmul(probs, v).permute({0, 2, 1, 3}).reshape({B, T, Nh * D});
+    at::Tensor attention = Attend(q, k, v, mask).permute({0, 2, 1, 3}).reshape({B, T, Nh * D});
     x = x + Project(attention, p + "wo", kNone, train, gen);
 
     h = RmsNorm(x, weights_.at(p + "ffn_norm"));
@@ -328,16 +350,21 @@ at::Tensor TrainModel::Logits(const at::Tensor& ids, bool train, uint64_t dropou
     at::Tensor up = Project(h, p + "w3", kNone, train, gen);
     x = x + Project(at::silu(gate) * up, p + "w2", kNone, train, gen);
   }
-  return Matmul(RmsNorm(x, weights_.at("norm")), weights_.at("output").t());
+  return RmsNorm(x, weights_.at("norm"));
 }
 
 at::Tensor TrainModel::TargetLogProbs(const Batch& batch, bool train, uint64_t dropout_seed) {
-  const int64_t T = batch.ids.size(1);
-  at::Tensor logits = Logits(batch.ids, train, dropout_seed).narrow(1, 0, T - 1);
-  at::Tensor next = batch.ids.narrow(1, 1, T - 1).unsqueeze(-1);
-  // log softmax at the target only: logit - logsumexp, without a [B, T, V] log-softmax copy.
-  at::Tensor picked = logits.gather(-1, next).squeeze(-1) - at::logsumexp(logits, {-1});
-  return picked * batch.targets;
+  const int64_t B = batch.ids.size(0), T = batch.ids.size(1);
+  at::Tensor hidden = Hidden(batch.ids, train, dropout_seed).narrow(1, 0, T - 1);
+  at::Tensor index = batch.target_index;
+  at::Tensor rows = hidden.reshape({B * (T - 1), hidden.size(-1)}).index_select(0, index);
+  at::Tensor logits = Matmul(rows, weights_.at("output").t());  // [targets, V]
+  at::Tensor next = batch.ids.narrow(1, 1, T - 1).reshape({-1}).index_select(0, index);
+  // log softmax at the target only: logit - logsumexp, without a log-softmax copy.
+  at::Tensor picked =
+      logits.gather(-1, next.unsqueeze(-1)).squeeze(-1) - at::logsumexp(logits, {-1});
+  at::Tensor all = at::zeros({B * (T - 1)}, picked.options()).index_copy(0, index, picked);
+  return all.view({B, T - 1}) * batch.targets;
 }
 
 NamedTensors TrainModel::MergedWeights() const {

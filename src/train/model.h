@@ -49,6 +49,9 @@ struct Parameter {
 struct Batch {
   at::Tensor ids;      // int64 on the model's device
   at::Tensor targets;  // master dtype on the model's device
+  // Flat positions b * (T - 1) + t of the nonzero targets, int64 on the model's device: only
+  // these go through the output layer.
+  at::Tensor target_index;
   int64_t tokens = 0;  // non-padding tokens
 };
 Batch MakeBatch(const std::vector<const TokenSequence*>& sequences, at::Device device,
@@ -68,8 +71,12 @@ class TrainModel {
   // sequence, so causal attention keeps it out of every real position. `dropout_seed` seeds
   // LoRA dropout when `train` is set (dropout is off otherwise).
   at::Tensor Logits(const at::Tensor& ids, bool train, uint64_t dropout_seed);
+  // The final normalised hidden states [B, T, hidden] that Logits() projects.
+  at::Tensor Hidden(const at::Tensor& ids, bool train, uint64_t dropout_seed);
 
-  // log p(token t | tokens before) for t = 1..T-1, times the targets mask: [B, T-1].
+  // log p(token t | tokens before) for t = 1..T-1, times the targets mask: [B, T-1]. Only the
+  // targeted positions are projected to the vocabulary (zeros elsewhere), so the cost of the
+  // output layer follows the reply tokens, not the prompt.
   at::Tensor TargetLogProbs(const Batch& batch, bool train, uint64_t dropout_seed);
 
   // Parameters the optimiser updates (adapters with LoRA, every weight without), in a fixed
@@ -98,6 +105,10 @@ class TrainModel {
   at::Tensor Matmul(const at::Tensor& x, const at::Tensor& w_t) const;  // x @ w_t
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& w) const;
   at::Tensor Rope(const at::Tensor& x, int64_t T) const;  // x [B, T, heads, D]
+  // Causal attention of q [B, Nh, T, D] (already scaled) over k, v [B, Nh, T, D], in batch
+  // chunks small enough that the [chunk, Nh, T, T] scores come from the heap, not fresh pages.
+  at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    const at::Tensor& mask) const;
 
   engine::ModelConfig config_;
   ModelSetup setup_;

@@ -102,6 +102,47 @@ TEST_P(ForwardTest, LogitsMatchTheEngine) {
 INSTANTIATE_TEST_SUITE_P(Configs, ForwardTest, ::testing::ValuesIn(ForwardCases()),
                          [](const auto& info) { return info.param.name; });
 
+// Long sequences: attention runs in batch chunks (4 heads x 1100^2 floats is 19 MiB a
+// sequence, so each goes alone), and TargetLogProbs projects only the targeted positions. Both
+// must give what one sequence alone and a full log-softmax give.
+TEST(ForwardTest, ChunkedAttentionAndTargetOnlyProjectionAgree) {
+  ModelConfig config = TinyConfig();
+  config.context_length = 1200;
+  MemoryWeights weights(config, 11);
+  auto model = TrainModel::Load(weights, ModelSetup{});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const TokenSequence a = [] {
+    TokenSequence s;
+    s.tokens = Tokens(1100, 3);
+    s.target.assign(s.tokens.size(), 0);
+    for (size_t t = 900; t < s.tokens.size(); ++t) s.target[t] = 1;
+    return s;
+  }();
+  TokenSequence b;
+  b.tokens = Tokens(700, 4);
+  b.target.assign(b.tokens.size(), 0);
+  for (size_t t = 10; t < 700; t += 3) b.target[t] = 1;
+  at::NoGradGuard no_grad;
+  const Batch batch = MakeBatch({&a, &b}, at::kCPU, at::kFloat);
+  at::Tensor logits = (*model)->Logits(batch.ids, false, 0);
+  for (int row = 0; row < 2; ++row) {
+    const TokenSequence& s = row == 0 ? a : b;
+    at::Tensor alone = (*model)->Logits(Ids({s.tokens}), false, 0)[0];
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    EXPECT_LT((logits[row].narrow(0, 0, n) - alone).abs().max().item<float>(), 1e-4f) << row;
+  }
+  // log p of every next token from the full logits, masked by the targets.
+  const int64_t T = batch.ids.size(1);
+  at::Tensor full = at::log_softmax(logits.narrow(1, 0, T - 1), -1)
+                        .gather(-1, batch.ids.narrow(1, 1, T - 1).unsqueeze(-1))
+                        .squeeze(-1) *
+                    batch.targets;
+  at::Tensor picked = (*model)->TargetLogProbs(batch, false, 0);
+  ASSERT_EQ(picked.sizes(), full.sizes());
+  EXPECT_LT((picked - full).abs().max().item<float>(), 1e-4f);
+  EXPECT_EQ((picked != 0).sum().item<int64_t>(), 200 + 230);
+}
+
 // A model whose weights are float64, for finite differences.
 ModelConfig GradConfig() {
   ModelConfig c = TinyConfig();

@@ -259,4 +259,32 @@ std::vector<int64_t> EpochOrder(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
+std::vector<int64_t> GroupedEpochOrder(const std::vector<int64_t>& lengths, int batch_size,
+                                       uint64_t seed, int64_t epoch) {
+  const int64_t n = static_cast<int64_t>(lengths.size());
+  const int64_t batch = std::max(1, batch_size);
+  std::vector<int64_t> order = EpochOrder(n, seed, epoch);
+  const int64_t window = batch * 64;
+  for (int64_t begin = 0; begin < n; begin += window) {
+    const auto first = order.begin() + begin;
+    const auto last = order.begin() + std::min(n, begin + window);
+    std::stable_sort(first, last, [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+  }
+  const int64_t full = n / batch;
+  std::vector<int64_t> batches(full);
+  for (int64_t i = 0; i < full; ++i) batches[i] = i;
+  Random rng = Random(seed).Fork(0x6c656e67746873ULL ^ static_cast<uint64_t>(epoch));
+  for (int64_t i = full - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(i) + 1));
+    std::swap(batches[i], batches[j]);
+  }
+  std::vector<int64_t> out;
+  out.reserve(n);
+  for (int64_t b : batches) {
+    out.insert(out.end(), order.begin() + b * batch, order.begin() + (b + 1) * batch);
+  }
+  out.insert(out.end(), order.begin() + full * batch, order.end());
+  return out;
+}
+
 }  // namespace breakfix::train

@@ -82,6 +82,14 @@ std::string FingerprintSequences(const std::vector<const TokenSequence*>& sequen
 // (seed, epoch), identical on every platform.
 std::vector<int64_t> EpochOrder(int64_t n, uint64_t seed, int64_t epoch);
 
+// EpochOrder, then grouped by length so that a batch holds sequences of similar length and
+// pads little: the shuffled order is cut into windows of 64 batches, each window is sorted by
+// length (longest first, ties by position), cut into batches of `batch_size`, and the full
+// batches are shuffled (seeded by seed and epoch); a last partial batch stays last.
+// `lengths[i]` is sequence i's padded length.
+std::vector<int64_t> GroupedEpochOrder(const std::vector<int64_t>& lengths, int batch_size,
+                                       uint64_t seed, int64_t epoch);
+
 }  // namespace breakfix::train
 
 #endif  // BREAKFIX_TRAIN_TRAIN_DATA_H_

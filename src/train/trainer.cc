@@ -275,6 +275,7 @@ class Trainer {
   ReferenceLogProbs reference_;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> order_;
+  std::vector<int64_t> lengths_;  // padded length of each example or pair (group_by_length)
 };
 
 Status Trainer::Prepare(const TrainData& data) {
@@ -317,6 +318,20 @@ Status Trainer::Prepare(const TrainData& data) {
          " sequence(s) lost prompt tokens from the left to max_seq_len " +
          std::to_string(max_seq_len_));
   }
+  int64_t tokens = 0, targets = 0;
+  for (const TokenSequence& t : sft_) {
+    lengths_.push_back(static_cast<int64_t>(t.tokens.size()));
+    tokens += static_cast<int64_t>(t.tokens.size());
+    targets += t.target_count();
+  }
+  for (const PairSequences& p : pairs_) {
+    lengths_.push_back(
+        static_cast<int64_t>(std::max(p.chosen.tokens.size(), p.rejected.tokens.size())));
+    tokens += static_cast<int64_t>(p.chosen.tokens.size() + p.rejected.tokens.size());
+    targets += p.chosen.target_count() + p.rejected.target_count();
+  }
+  Note(std::to_string(examples_) + (o_.method == TrainMethod::kSft ? " sequences, " : " pairs, ") +
+       std::to_string(tokens) + " tokens, " + std::to_string(targets) + " of them trained on");
   const int64_t per_step = int64_t{o_.batch_size} * o_.grad_accum;
   steps_per_epoch_ = (examples_ + per_step - 1) / per_step;
   total_steps_ = o_.max_steps > 0 ? o_.max_steps : steps_per_epoch_ * o_.epochs;
@@ -357,6 +372,7 @@ Json Trainer::Fingerprint() const {
             {"seed", o_.seed},
             {"bf16", o_.bf16},
             {"lora", lora}};
+  if (o_.group_by_length) j["group_by_length"] = true;
   if (o_.method != TrainMethod::kSft) {
     j["beta"] = o_.beta;
     j["reference_model_hash"] = reference_hash_;
@@ -550,15 +566,18 @@ Status Trainer::WriteCheckpoint(const std::string& name, int64_t step, bool fini
   }
   std::vector<std::string> trainable;
   for (const Parameter& p : model_->trainable()) trainable.push_back(p.name);
-  Json state = {{"format", kStateFormat},
-                {"step", step},
-                {"total_steps", total_steps_},
-                {"finished", finished},
-                {"steps_per_epoch", steps_per_epoch_},
-                {"examples", examples_},
-                {"data_order", "Fisher-Yates shuffle per epoch seeded by (seed, epoch)"},
-                {"trainable", trainable},
-                {"run", Fingerprint()}};
+  Json state = {
+      {"format", kStateFormat},
+      {"step", step},
+      {"total_steps", total_steps_},
+      {"finished", finished},
+      {"steps_per_epoch", steps_per_epoch_},
+      {"examples", examples_},
+      {"data_order", o_.group_by_length ? "Fisher-Yates shuffle per epoch seeded by (seed, epoch), "
+                                          "grouped by length"
+                                        : "Fisher-Yates shuffle per epoch seeded by (seed, epoch)"},
+      {"trainable", trainable},
+      {"run", Fingerprint()}};
   BF_RETURN_IF_ERROR(WriteJsonFile((tmp / kTrainerState).string(), state));
   // The rename makes the checkpoint appear whole; a crash before it leaves only the .tmp- dir.
   fs::remove_all(out, ec);
@@ -577,7 +596,8 @@ Result<TrainStepLog> Trainer::Step(int64_t s) {
   log.total_steps = total_steps_;
   log.epoch = static_cast<int>(s / steps_per_epoch_);
   if (log.epoch != cached_epoch_) {
-    order_ = EpochOrder(examples_, o_.seed, log.epoch);
+    order_ = o_.group_by_length ? GroupedEpochOrder(lengths_, o_.batch_size, o_.seed, log.epoch)
+                                : EpochOrder(examples_, o_.seed, log.epoch);
     cached_epoch_ = log.epoch;
   }
   const int64_t per_step = int64_t{o_.batch_size} * o_.grad_accum;

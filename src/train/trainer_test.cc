@@ -119,6 +119,44 @@ TEST(EpochOrderTest, IsASeededPermutationPerEpoch) {
   EXPECT_NE(a, EpochOrder(50, 4, 0));
 }
 
+TEST(EpochOrderTest, GroupedOrderBatchesSimilarLengthsAndStaysSeeded) {
+  // 1000 sequences with lengths 1..1000 in a scrambled layout, batches of 8.
+  std::vector<int64_t> lengths(1000);
+  for (int64_t i = 0; i < 1000; ++i) lengths[i] = 1 + (i * 379) % 1000;
+  const std::vector<int64_t> a = GroupedEpochOrder(lengths, 8, 3, 0);
+  ASSERT_EQ(a.size(), 1000u);
+  EXPECT_EQ(std::set<int64_t>(a.begin(), a.end()).size(), 1000u);
+  EXPECT_EQ(a, GroupedEpochOrder(lengths, 8, 3, 0));
+  EXPECT_NE(a, GroupedEpochOrder(lengths, 8, 3, 1));
+  EXPECT_NE(a, GroupedEpochOrder(lengths, 8, 4, 0));
+  // Padding: the sum over batches of (batch size x longest) against the real tokens. A random
+  // order pads about half of every batch; windows of 512 sorted by length pad a few percent.
+  auto padded = [&](const std::vector<int64_t>& order) {
+    int64_t total = 0;
+    for (size_t b = 0; b < order.size(); b += 8) {
+      int64_t longest = 0;
+      for (size_t i = b; i < std::min(order.size(), b + 8); ++i) {
+        longest = std::max(longest, lengths[order[i]]);
+      }
+      total += longest * static_cast<int64_t>(std::min<size_t>(8, order.size() - b));
+    }
+    return total;
+  };
+  const int64_t real = 1000 * 1001 / 2;
+  EXPECT_LT(padded(a), real * 105 / 100);
+  EXPECT_GT(padded(EpochOrder(1000, 3, 0)), real * 150 / 100);
+  // Batches are not simply longest-first across the epoch.
+  EXPECT_FALSE(std::is_sorted(a.begin(), a.end(),
+                              [&](int64_t x, int64_t y) { return lengths[x] > lengths[y]; }));
+  // A partial last batch (1003 = 125 x 8 + 3) stays at the end, whole.
+  lengths.push_back(5);
+  lengths.push_back(6);
+  lengths.push_back(7);
+  const std::vector<int64_t> c = GroupedEpochOrder(lengths, 8, 3, 0);
+  ASSERT_EQ(c.size(), 1003u);
+  EXPECT_EQ(std::set<int64_t>(c.begin(), c.end()).size(), 1003u);
+}
+
 // --- training --------------------------------------------------------------------------------
 
 TrainOptions BaseOptions(const std::string& model, const std::string& out) {
