@@ -140,7 +140,9 @@ TEST(SchemaTest, AMigrationAnotherProcessFinishedFirstEndsItsTransaction) {
       mine.get(),
       [](void* p, int) -> int {
         auto* c = static_cast<Ctx*>(p);
-        if (c->calls++ == 0) EXPECT_TRUE(c->other->Exec("COMMIT").ok());
+        if (c->calls++ == 0) {
+          EXPECT_TRUE(c->other->Exec("COMMIT").ok());
+        }
         return c->calls < 100;
       },
       &ctx);
