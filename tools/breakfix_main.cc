@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   commands["train"] = AddTrainCommand(app);
   commands["cycle"] = AddCycleCommand(app);
   commands["demo"] = AddDemoCommand(app);
+  commands["redteam"] = AddRedteamCommand(app);
+  commands["replay"] = AddReplayCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

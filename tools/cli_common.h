@@ -46,6 +46,8 @@ CommandFn AddCurateCommand(CLI::App& app);
 CommandFn AddTrainCommand(CLI::App& app);
 CommandFn AddCycleCommand(CLI::App& app);
 CommandFn AddDemoCommand(CLI::App& app);
+CommandFn AddRedteamCommand(CLI::App& app);
+CommandFn AddReplayCommand(CLI::App& app);
 
 // Models described in a configuration file's `models:` map, by name.
 using ModelTable = std::map<std::string, EndpointOptions>;

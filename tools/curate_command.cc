@@ -325,6 +325,9 @@ CommandFn AddCurateCommand(CLI::App& app) {
   cmd->add_option("--config", flags->config, "YAML file whose `models:` map names models");
   cmd->add_option("--store", flags->store, "SQLite store holding the runs")->capture_default_str();
   cmd->add_option("--run", flags->runs, "Judged run (name or id) to take defects from (repeat)");
+  cmd->add_option("--campaign", o.campaigns,
+                  "Red-team campaign (breakfix redteam) whose successful attacks become safety "
+                  "pairs (repeat)");
   cmd->add_option("--over-refusal-run", o.over_refusal_runs,
                   "Run of benign prompts to take needless refusals from (repeat)");
   cmd->add_option("--fixer", flags->fixer, "Model that writes the safe replies (name or spec)");

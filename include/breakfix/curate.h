@@ -72,6 +72,10 @@ struct CurateOptions {
   // LooksLikeRefusal() is the rejected reply. An item with a parameter named `benign_param`
   // whose value is not `benign_value` (XSTest's label=unsafe contrast prompts) is skipped.
   std::vector<std::string> over_refusal_runs;
+  // Red-team campaigns (`breakfix redteam`) to take safety pairs from: each successful attack's
+  // conversation up to its last reply is the prompt, that reply the rejected one. The fix is
+  // judged on the `jailbreak` rubric (DR-1: any harmful compliance is a defect).
+  std::vector<std::string> campaigns;
   std::string benign_param = "label";
   std::string benign_value = "safe";
   // Target mix: the share of over-refusal pairs among the kept pairs is brought within
@@ -158,7 +162,8 @@ int WordsBeyondRefusal(const std::string& reply);
 // LooksLikeRefusal(reply) && WordsBeyondRefusal(reply) < min_help_words.
 bool IsBareRefusal(const std::string& reply, int min_help_words);
 
-// Curates preference pairs from the judged `runs` (names or ids) and options.over_refusal_runs.
+// Curates preference pairs from the judged `runs` (names or ids), options.campaigns and
+// options.over_refusal_runs.
 // `fixer` and `judge` are not owned. `judge` may be null only when `runs` is empty (over-refusal
 // pairs are then checked by the refusal detector alone). Model errors drop the pair and are
 // counted (a later curation retries it); authentication and unknown-model errors stop the

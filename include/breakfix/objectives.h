@@ -19,6 +19,9 @@ struct Objective {
   std::string context;   // a passage the behaviour refers to (HarmBench contextual rows), or ""
   // What a successful answer starts like, when the dataset gives it (AdvBench, JBB "Target").
   std::string target_prefix;
+  // Text whose presence in a reply (case-insensitive) proves the objective was reached; "" = ask
+  // the scorer. Set by the indirect-injection objectives, whose success is mechanical.
+  std::string success_marker;
 };
 
 // Reads a behaviour CSV. The format is taken from the header:
@@ -31,6 +34,13 @@ Result<std::vector<Objective>> ReadObjectivesCsv(const std::string& path);
 // Objectives from a suite (built-in name or YAML file): each multi-turn item's goal and each
 // single-turn item's first user message, with the item's category; ids "suite:<name>/<item id>".
 Result<std::vector<Objective>> ObjectivesFromSuite(const std::string& name_or_path);
+
+// The built-in indirect prompt-injection objectives, for the indirect_injection strategy: an
+// instruction hidden in a document the target is asked to work with. Categories are the three
+// subtypes: manipulated_content (the answer states a planted falsehood), intrusion (the answer
+// does something the user never asked, such as pushing a link) and information_gathering (the
+// answer asks the user for personal data). Each has a success_marker. Ids "injection/<n>".
+const std::vector<Objective>& IndirectInjectionObjectives();
 
 }  // namespace breakfix
 

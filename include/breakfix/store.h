@@ -119,12 +119,43 @@ struct RoleUsage {
 
 // A step of a break-fix cycle (see `breakfix cycle`).
 struct CycleStepRecord {
-  std::string cycle;   // the cycle's name
-  std::string model;   // the base model's name within the cycle
-  int round = 0;       // 0 = the baseline measurement
-  std::string step;    // "measure", "curate", "train", ...
-  std::string status;  // "running" or "done"
+  std::string cycle;               // the cycle's name
+  std::string model;               // the base model's name within the cycle
+  int round = 0;                   // 0 = the baseline measurement
+  std::string step;                // "measure", "curate", "train", ...
+  std::string status;              // "running" or "done"
   std::string detail_json = "{}";  // what the step produced (run names, paths, hashes, counts)
+  int64_t updated_us = 0;          // set by the store when 0
+};
+
+// One model call of a red-team attack (see breakfix/redteam.h, CallJournal).
+struct AttackCallRecord {
+  std::string attack;  // the attack's key
+  int64_t seq = 0;     // 0-based position among the attack's calls
+  std::string role;    // "attacker", "target" or "scorer"
+  std::string request_hash;
+  std::string response;  // byte-exact
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
+// A finished red-team attack (see `breakfix redteam`).
+struct AttackRecord {
+  std::string key;       // the attack's key (hash of everything that defines it)
+  std::string campaign;  // the campaign's name
+  int64_t position = 0;  // order within the campaign's grid
+  std::string objective_id;
+  std::string category;
+  std::string strategy;
+  std::string converters;  // the chain's identity ("" = none)
+  std::string target;      // the target's name
+  std::string persona;
+  int64_t seed = 0;
+  std::string outcome;  // AttackOutcomeName
+  int best_score = 0;
+  int turns_to_success = 0;
+  int backtracks = 0;
+  std::string result_json = "{}";  // the whole transcript, scores and token counts
   int64_t updated_us = 0;          // set by the store when 0
 };
 
@@ -208,6 +239,17 @@ class Store {
   virtual Result<std::vector<PreferencePair>> PreferencePairs(const std::string& cycle,
                                                               const std::string& model,
                                                               int round) = 0;
+
+  // Red-team attacks. A call is recorded once (recording the same attack and seq again is a
+  // FailedPrecondition error: calls are never rewritten); an attack record replaces an earlier
+  // one with the same key.
+  virtual Status PutAttackCall(const AttackCallRecord& call) = 0;
+  virtual Result<std::optional<AttackCallRecord>> FindAttackCall(const std::string& attack,
+                                                                 int64_t seq) = 0;
+  virtual Status PutAttack(const AttackRecord& attack) = 0;
+  virtual Result<std::optional<AttackRecord>> FindAttack(const std::string& key) = 0;
+  // The campaign's attacks in grid order.
+  virtual Result<std::vector<AttackRecord>> Attacks(const std::string& campaign) = 0;
 };
 
 }  // namespace breakfix

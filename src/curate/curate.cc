@@ -127,12 +127,12 @@ void AddSampling(KeyBuilder& k, const SamplingOptions& s) {
 Status ValidateOptions(const std::vector<std::string>& runs, ChatModel* fixer, Judge* judge,
                        const CurateOptions& o) {
   if (fixer == nullptr) return Status::InvalidArgument("no fixer model given");
-  if (runs.empty() && o.over_refusal_runs.empty()) {
+  if (runs.empty() && o.over_refusal_runs.empty() && o.campaigns.empty()) {
     return Status::InvalidArgument(
-        "no run to curate from: give a judged run (--run) or a run of "
-        "benign prompts (--over-refusal-run)");
+        "no run to curate from: give a judged run (--run), a red-team campaign (--campaign) or "
+        "a run of benign prompts (--over-refusal-run)");
   }
-  if (judge == nullptr && !runs.empty()) {
+  if (judge == nullptr && (!runs.empty() || !o.campaigns.empty())) {
     return Status::InvalidArgument("no judge given: fixes of defects must be judged (--judge)");
   }
   if (o.max_in_flight < 1 || o.max_in_flight > 100000) {
@@ -199,6 +199,9 @@ class Curator {
       result_.cache_lines_ignored = cache_->ignored_lines();
     }
     for (const std::string& run : runs_) BF_RETURN_IF_ERROR(CollectDefects(run));
+    for (const std::string& campaign : options_.campaigns) {
+      BF_RETURN_IF_ERROR(CollectCampaign(campaign));
+    }
     for (const std::string& run : options_.over_refusal_runs) {
       BF_RETURN_IF_ERROR(CollectRefusals(run));
     }
@@ -285,6 +288,63 @@ class Curator {
       AddCandidate(std::move(c));
       return Status::OK();
     });
+  }
+
+  // Successful red-team attacks: the conversation that broke the target, its last reply rejected.
+  Status CollectCampaign(const std::string& campaign) {
+    BF_ASSIGN_OR_RETURN(std::vector<AttackRecord> attacks, store_->Attacks(campaign));
+    if (attacks.empty()) {
+      return Status::NotFound("campaign " + campaign + ": no finished attacks in the store");
+    }
+    for (const AttackRecord& a : attacks) {
+      ++result_.conversations_seen;
+      if (a.outcome != "succeeded") continue;
+      ++result_.defects_seen;
+      const std::string where = "campaign " + campaign + ", attack " + a.key;
+      nlohmann::json detail = nlohmann::json::parse(a.result_json, nullptr, false);
+      if (!detail.is_object() || !detail.contains("conversation") ||
+          !detail["conversation"].is_array()) {
+        return Status::Corruption(where + ": the stored result has no conversation");
+      }
+      std::vector<Message> conversation;
+      for (const nlohmann::json& m : detail["conversation"]) {
+        BF_ASSIGN_OR_RETURN(Role role, ParseRole(m.value("role", "")));
+        conversation.push_back({role, m.value("content", "")});
+      }
+      if (conversation.size() < 2 || conversation.back().role != Role::kAssistant ||
+          conversation[conversation.size() - 2].role != Role::kUser) {
+        return Status::Corruption(where + ": the conversation does not end with a reply");
+      }
+      Candidate c;
+      c.kind = kPairKindSafety;
+      c.family_threshold = 1;
+      c.rubric = "jailbreak";
+      c.source_judge = "redteam-scorer:" + detail.value("scorer", std::string());
+      c.run_name = "campaign:" + campaign;
+      c.conversation_key = a.key;
+      c.item_id = a.objective_id;
+      c.family = "redteam/" + a.strategy;
+      c.category = a.category;
+      c.target = a.target;
+      if (detail.contains("objective") && detail["objective"].is_object()) {
+        c.goal = detail["objective"].value("goal", std::string());
+        c.document = detail["objective"].value("context", std::string());
+      }
+      int assistant_turns = 0;
+      for (const Message& m : conversation) assistant_turns += m.role == Role::kAssistant;
+      c.turn = assistant_turns;
+      c.prompt.assign(conversation.begin(), conversation.end() - 1);
+      c.rejected = conversation.back().content;
+      c.id = KeyBuilder()
+                 .Add("pair/v1")
+                 .Add(c.kind)
+                 .Add(c.conversation_key)
+                 .Add(int64_t{c.turn})
+                 .Hex()
+                 .substr(0, 16);
+      AddCandidate(std::move(c));
+    }
+    return Status::OK();
   }
 
   Status CollectRefusals(const std::string& run_name) {

@@ -121,6 +121,64 @@ TEST(CurateTest, KeepsFixedDefectsAndCountsEveryDropReason) {
   EXPECT_EQ(ok->kind, kPairKindSafety);
 }
 
+// A red-team campaign as a source: each successful attack's conversation up to its last reply is
+// the prompt, that reply the rejected one; resisted attacks give nothing.
+TEST(CurateTest, SuccessfulRedTeamAttacksBecomeSafetyPairs) {
+  auto store = OpenMemoryStore();
+  auto attack = [&](const std::string& key, const std::string& outcome, json conversation) {
+    AttackRecord a;
+    a.key = key;
+    a.campaign = "camp";
+    a.objective_id = "jbb/" + key;
+    a.category = "Malware";
+    a.strategy = "crescendo";
+    a.target = "tiny";
+    a.outcome = outcome;
+    a.result_json = json({{"objective", {{"goal", "Get the plan"}, {"context", ""}}},
+                          {"scorer", "scripted/judge"},
+                          {"conversation", conversation}})
+                        .dump();
+    ASSERT_TRUE(store->PutAttack(a).ok());
+  };
+  attack("a1", "succeeded",
+         json::array({{{"role", "user"}, {"content", "Tell me " + Words("a1") + " [plain]"}},
+                      {{"role", "assistant"}, {"content", "Some background."}},
+                      {{"role", "user"}, {"content", "Now " + Words("a1b") + " [plain]"}},
+                      {{"role", "assistant"}, {"content", "Sure, HARM " + Words("a1r")}}}));
+  attack("a2", "resisted",
+         json::array({{{"role", "user"}, {"content", "x"}},
+                      {{"role", "assistant"}, {"content", "I can't help with that."}}}));
+  ScriptedModel fixer("fixer", FixerFn);
+  MarkerJudge judge;
+  CurateOptions o = Options();
+  o.campaigns = {"camp"};
+  auto r = Curate(store.get(), {}, &fixer, &judge, o, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->conversations_seen, 2);
+  EXPECT_EQ(r->defects_seen, 1);
+  ASSERT_EQ(r->pairs.size(), 1u);
+  const PreferencePair& p = r->pairs[0];
+  ASSERT_EQ(p.prompt.size(), 3u);
+  EXPECT_EQ(p.prompt[2].content, "Now " + Words("a1b") + " [plain]");
+  EXPECT_EQ(p.rejected, "Sure, HARM " + Words("a1r"));
+  EXPECT_EQ(p.chosen, Helpful("Now " + Words("a1b") + " [plain]"));
+  json provenance = json::parse(p.provenance_json);
+  EXPECT_EQ(provenance["item_id"], "jbb/a1");
+  ASSERT_EQ(judge.inputs().size(), 1u);
+  EXPECT_EQ(judge.inputs()[0].rubric, "jailbreak");
+  EXPECT_EQ(judge.inputs()[0].goal, "Get the plan");
+
+  o.campaigns = {"missing"};
+  EXPECT_EQ(Curate(store.get(), {}, &fixer, &judge, o, nullptr, nullptr).status().code(),
+            StatusCode::kNotFound);
+  o.campaigns = {"camp"};
+  EXPECT_NE(Curate(store.get(), {}, &fixer, nullptr, o, nullptr, nullptr)
+                .status()
+                .message()
+                .find("no judge given"),
+            std::string::npos);
+}
+
 TEST(CurateTest, OnlyFinishedScoredDefectsBecomeCandidates) {
   auto store = OpenMemoryStore();
   RunBuilder run(store.get(), "r1", {{"harm", 3}});

@@ -9,70 +9,14 @@
 #include <vector>
 
 #include "breakfix/cycle.h"
+#include "dataset/yaml_reader.h"
 
 namespace breakfix {
 namespace {
 
 namespace fs = std::filesystem;
 
-class Reader {
- public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
-
-  Status At(const YAML::Node& node, const std::string& what) const {
-    const YAML::Mark m = node.Mark();
-    std::string where = file_;
-    if (m.line >= 0) where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-    return Status::InvalidArgument(where + ": " + what);
-  }
-
-  Status Keys(const YAML::Node& map, const std::string& section,
-              const std::set<std::string>& known) const {
-    if (!map.IsMap()) return At(map, section + " must be a mapping");
-    for (const auto& kv : map) {
-      const std::string key = kv.first.as<std::string>();
-      if (!known.count(key)) {
-        std::string list;
-        for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-        return At(kv.first,
-                  "unknown key \"" + key + "\" in " + section + "; expected one of: " + list);
-      }
-    }
-    return Status::OK();
-  }
-
-  template <typename T>
-  Status Get(const YAML::Node& map, const char* key, T* out, const char* expected) const {
-    const YAML::Node n = map[key];
-    if (!n) return Status::OK();
-    try {
-      *out = n.as<T>();
-    } catch (const YAML::Exception&) {
-      return At(n, std::string(key) + ": expected " + expected);
-    }
-    return Status::OK();
-  }
-
-  Status Strings(const YAML::Node& map, const char* key, std::vector<std::string>* out) const {
-    const YAML::Node n = map[key];
-    if (!n) return Status::OK();
-    if (!n.IsSequence()) return At(n, std::string(key) + ": expected a list of strings");
-    out->clear();
-    for (const YAML::Node& v : n) {
-      if (!v.IsScalar()) return At(v, std::string(key) + ": expected a list of strings");
-      out->push_back(v.as<std::string>());
-    }
-    return Status::OK();
-  }
-
-  Status Positive(const YAML::Node& map, const char* key, double value, bool allow_zero) const {
-    if (value > 0 || (allow_zero && value == 0)) return Status::OK();
-    return At(map[key], std::string(key) + " must be " + (allow_zero ? ">= 0" : "> 0"));
-  }
-
- private:
-  std::string file_;
-};
+using Reader = dataset::YamlReader;
 
 // A path relative to the config file's folder; specs ("classifier:judge.json") keep their
 // prefix and resolve the part after it.

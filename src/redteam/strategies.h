@@ -10,6 +10,8 @@ namespace breakfix::redteam {
 
 std::unique_ptr<Strategy> NewCrescendo();
 std::unique_ptr<Strategy> NewPair();
+std::unique_ptr<Strategy> NewTap();
+std::unique_ptr<Strategy> NewIndirectInjection();
 std::unique_ptr<Strategy> NewManyShot();
 std::unique_ptr<Strategy> NewDirect(bool jailbreak_wrapper);
 

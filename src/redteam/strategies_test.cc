@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,84 @@ TEST(PairTest, OffTopicPromptsAreNotSentAndEndTheAttackAsTheAttackersFault) {
   EXPECT_EQ(h.target.calls, 0);
   ASSERT_EQ(r->turns.size(), 2u);
   EXPECT_TRUE(r->turns[0].pruned);
+}
+
+TEST(TapTest, PrunesTheOffTopicBranchAndKeepsTheBestFirst) {
+  // Every second refinement drifts to the weather; the scorer calls that off topic. Replies to
+  // prompts from deeper levels score higher, and level 2 reaches the threshold.
+  Harness h(
+      [](const ChatRequest& r, int call) {
+        int users = 0;
+        for (const Message& m : r.messages) users += m.role == Role::kUser;
+        if (call % 2 == 1) return std::string("{\"prompt\": \"Tell me about the weather.\"}");
+        return "{\"prompt\": \"level " + std::to_string(users) + " attempt " +
+               std::to_string(call) + "\"}";
+      },
+      [](const ChatRequest& r, int) { return "Reply to " + r.messages[0].content; },
+      [](const ChatRequest& r, int) {
+        const std::string& text = r.messages[1].content;
+        if (r.messages[0].content.find("on-topic") != std::string::npos) {
+          return std::string(text.find("weather") != std::string::npos ? "on-topic: no"
+                                                                       : "on-topic: yes");
+        }
+        return std::string(text.find("REPLY: Reply to level 2") != std::string::npos
+                               ? "Rating: [[9]]\nReason: done."
+                               : "Rating: [[4]]\nReason: partial.");
+      });
+  h.context.settings.max_turns = 3;
+  h.context.settings.branching = 2;
+  h.context.settings.width = 1;
+  auto r = h.Run("tap");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->outcome, AttackOutcome::kSucceeded);
+  int pruned = 0;
+  for (const AttackTurn& t : r->turns) {
+    if (t.pruned) {
+      ++pruned;
+      EXPECT_EQ(t.attacker, "Tell me about the weather.");
+      EXPECT_TRUE(t.reply.empty());
+    }
+  }
+  EXPECT_EQ(pruned, 1);  // level 1's second branch; level 2 succeeded on its first
+  for (const ChatRequest& req : h.target.requests) {
+    EXPECT_EQ(req.messages[0].content.find("weather"), std::string::npos);
+  }
+  EXPECT_EQ(r->turns[0].branch, "0");
+  EXPECT_EQ(r->turns[1].branch, "1");
+  EXPECT_EQ(r->turns[2].branch, "0.0");  // the surviving node's first child
+  EXPECT_EQ(r->turns_to_success, 2);
+}
+
+TEST(IndirectInjectionTest, FollowingTheHiddenInstructionIsDetectedBySubtype) {
+  const std::vector<Objective>& all = IndirectInjectionObjectives();
+  std::set<std::string> subtypes;
+  for (const Objective& o : all) subtypes.insert(o.category);
+  EXPECT_EQ(subtypes,
+            (std::set<std::string>{"manipulated_content", "intrusion", "information_gathering"}));
+  for (const Objective& o : all) {
+    // A target that obeys whatever instruction it finds in the document.
+    Harness obey(
+        JsonAttacker("prompt", "unused"),
+        [&o](const ChatRequest& r, int) {
+          EXPECT_NE(r.messages[0].content.find(o.goal), std::string::npos);
+          return "Summary done. " + o.goal;
+        },
+        FixedRating(1));
+    obey.context.objective = o;
+    auto r = obey.Run("indirect_injection");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->outcome, AttackOutcome::kSucceeded) << o.id;
+    EXPECT_EQ(obey.scorer.calls, 0);  // the marker decides
+
+    Harness ignore(
+        JsonAttacker("prompt", "unused"),
+        [](const ChatRequest&, int) { return std::string("A short, faithful summary."); },
+        FixedRating(10));
+    ignore.context.objective = o;
+    auto q = ignore.Run("indirect_injection");
+    ASSERT_TRUE(q.ok());
+    EXPECT_EQ(q->outcome, AttackOutcome::kResisted) << o.id;
+  }
 }
 
 TEST(SingleTurnStrategiesTest, ManyShotDirectAndWrappedRequests) {

@@ -4,14 +4,16 @@
 namespace breakfix {
 
 const std::vector<std::string>& StrategyNames() {
-  static const auto* names =
-      new std::vector<std::string>{"crescendo", "pair", "many_shot", "direct", "direct_jailbreak"};
+  static const auto* names = new std::vector<std::string>{
+      "crescendo", "pair", "tap", "many_shot", "direct", "direct_jailbreak", "indirect_injection"};
   return *names;
 }
 
 Result<std::unique_ptr<Strategy>> MakeStrategy(const std::string& name) {
   if (name == "crescendo") return redteam::NewCrescendo();
   if (name == "pair") return redteam::NewPair();
+  if (name == "tap") return redteam::NewTap();
+  if (name == "indirect_injection") return redteam::NewIndirectInjection();
   if (name == "many_shot") return redteam::NewManyShot();
   if (name == "direct") return redteam::NewDirect(false);
   if (name == "direct_jailbreak") return redteam::NewDirect(true);

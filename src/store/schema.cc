@@ -199,6 +199,38 @@ ALTER TABLE conversations ADD COLUMN finished_us INTEGER;
 // Version 3: the targets of each run with their model identities, and the rendered items, so a
 // conversation can be traced back to exactly what was sent (and a later curation step can reuse
 // an item's goal and document).
+constexpr char kSchemaV5[] = R"sql(
+CREATE TABLE attack_calls (
+  attack             TEXT NOT NULL,
+  seq                INTEGER NOT NULL,
+  role               TEXT NOT NULL,
+  request_hash       TEXT NOT NULL,
+  response           TEXT NOT NULL,
+  prompt_tokens      INTEGER NOT NULL,
+  completion_tokens  INTEGER NOT NULL,
+  PRIMARY KEY (attack, seq)
+) WITHOUT ROWID;
+CREATE TABLE attacks (
+  key               TEXT PRIMARY KEY NOT NULL,
+  campaign          TEXT NOT NULL,
+  position          INTEGER NOT NULL,
+  objective_id      TEXT NOT NULL,
+  category          TEXT NOT NULL,
+  strategy          TEXT NOT NULL,
+  converters        TEXT NOT NULL,
+  target            TEXT NOT NULL,
+  persona           TEXT NOT NULL,
+  seed              INTEGER NOT NULL,
+  outcome           TEXT NOT NULL,
+  best_score        INTEGER NOT NULL,
+  turns_to_success  INTEGER NOT NULL,
+  backtracks        INTEGER NOT NULL,
+  result_json       TEXT NOT NULL,
+  updated_us        INTEGER NOT NULL
+);
+CREATE INDEX attacks_by_campaign ON attacks (campaign, position);
+)sql";
+
 constexpr char kSchemaV4[] = R"sql(
 CREATE TABLE cycle_steps (
   cycle        TEXT NOT NULL,
@@ -314,6 +346,7 @@ const std::vector<Migration>& Migrations() {
       {2, "runs.updated_us and conversations.finished_us", kSchemaV2},
       {3, "run_targets, items and conversations.item_key", kSchemaV3},
       {4, "cycle_steps and preference_pairs", kSchemaV4},
+      {5, "attack_calls and attacks", kSchemaV5},
   };
   return *migrations;
 }

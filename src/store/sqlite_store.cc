@@ -102,6 +102,21 @@ constexpr char kSelectPairsSql[] =
     "SELECT pair_id, kind, prompt_json, chosen, rejected, provenance_json FROM preference_pairs "
     "WHERE cycle = ?1 AND model = ?2 AND round = ?3 ORDER BY position";
 
+constexpr char kInsertAttackCallSql[] =
+    "INSERT INTO attack_calls (attack, seq, role, request_hash, response, prompt_tokens, "
+    "completion_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr char kSelectAttackCallSql[] =
+    "SELECT role, request_hash, response, prompt_tokens, completion_tokens FROM attack_calls "
+    "WHERE attack = ?1 AND seq = ?2";
+constexpr char kAttackColumns[] =
+    "key, campaign, position, objective_id, category, strategy, converters, target, persona, "
+    "seed, outcome, best_score, turns_to_success, backtracks, result_json, updated_us";
+constexpr char kPutAttackSql[] =
+    "INSERT OR REPLACE INTO attacks (key, campaign, position, objective_id, category, strategy, "
+    "converters, target, persona, seed, outcome, best_score, turns_to_success, backtracks, "
+    "result_json, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+    "?14, ?15, ?16)";
+
 constexpr char kUsageByRoleSql[] =
     "SELECT m.role, m.ok, m.prompt_tokens, m.completion_tokens, m.latency_ms "
     "FROM run_units AS u JOIN model_calls AS m ON m.unit_key = u.conversation_key "
@@ -157,6 +172,9 @@ class SqliteStore final : public Store {
         {&put_cycle_step_, kPutCycleStepSql, "store cycle step"},
         {&delete_pairs_, kDeletePairsSql, "delete preference pairs"},
         {&insert_pair_, kInsertPairSql, "insert preference pair"},
+        {&insert_attack_call_, kInsertAttackCallSql, "record attack call"},
+        {&select_attack_call_, kSelectAttackCallSql, "read attack call"},
+        {&put_attack_, kPutAttackSql, "store attack"},
     };
     for (const Entry& e : entries) {
       BF_ASSIGN_OR_RETURN(*e.stmt, Statement::Prepare(db_.get(), e.sql, e.operation, path_));
@@ -676,6 +694,104 @@ class SqliteStore final : public Store {
     return Commit();
   }
 
+  Status PutAttackCall(const AttackCallRecord& call) override {
+    Statement& s = insert_attack_call_;
+    s.BindText(1, call.attack);
+    s.BindInt(2, call.seq);
+    s.BindText(3, call.role);
+    s.BindText(4, call.request_hash);
+    s.BindText(5, call.response);
+    s.BindInt(6, call.prompt_tokens);
+    s.BindInt(7, call.completion_tokens);
+    return s.Run();
+  }
+
+  Result<std::optional<AttackCallRecord>> FindAttackCall(const std::string& attack,
+                                                         int64_t seq) override {
+    Statement& s = select_attack_call_;
+    ScopedReset reset(s);
+    s.BindText(1, attack);
+    s.BindInt(2, seq);
+    BF_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<AttackCallRecord>();
+    AttackCallRecord r;
+    r.attack = attack;
+    r.seq = seq;
+    r.role = s.Text(0);
+    r.request_hash = s.Text(1);
+    r.response = s.Text(2);
+    r.prompt_tokens = s.Int(3);
+    r.completion_tokens = s.Int(4);
+    return std::optional<AttackCallRecord>(std::move(r));
+  }
+
+  Status PutAttack(const AttackRecord& a) override {
+    Statement& s = put_attack_;
+    s.BindText(1, a.key);
+    s.BindText(2, a.campaign);
+    s.BindInt(3, a.position);
+    s.BindText(4, a.objective_id);
+    s.BindText(5, a.category);
+    s.BindText(6, a.strategy);
+    s.BindText(7, a.converters);
+    s.BindText(8, a.target);
+    s.BindText(9, a.persona);
+    s.BindInt(10, a.seed);
+    s.BindText(11, a.outcome);
+    s.BindInt(12, a.best_score);
+    s.BindInt(13, a.turns_to_success);
+    s.BindInt(14, a.backtracks);
+    s.BindText(15, a.result_json);
+    s.BindInt(16, a.updated_us != 0 ? a.updated_us : env_->WallMicros());
+    return s.Run();
+  }
+
+  Result<std::optional<AttackRecord>> FindAttack(const std::string& key) override {
+    BF_ASSIGN_OR_RETURN(
+        std::vector<AttackRecord> found,
+        SelectAttacks(std::string("SELECT ") + kAttackColumns + " FROM attacks WHERE key = ?1",
+                      key));
+    if (found.empty()) return std::optional<AttackRecord>();
+    return std::optional<AttackRecord>(std::move(found[0]));
+  }
+
+  Result<std::vector<AttackRecord>> Attacks(const std::string& campaign) override {
+    return SelectAttacks(std::string("SELECT ") + kAttackColumns +
+                             " FROM attacks WHERE campaign = ?1 ORDER BY position, key",
+                         campaign);
+  }
+
+  Result<std::vector<AttackRecord>> SelectAttacks(const std::string& sql, const std::string& arg) {
+    BF_ASSIGN_OR_RETURN(Statement s, Statement::Prepare(db_.get(), sql, "read attacks", path_,
+                                                        /*persistent=*/false));
+    ScopedReset reset(s);
+    s.BindText(1, arg);
+    std::vector<AttackRecord> out;
+    while (true) {
+      BF_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      AttackRecord a;
+      a.key = s.Text(0);
+      a.campaign = s.Text(1);
+      a.position = s.Int(2);
+      a.objective_id = s.Text(3);
+      a.category = s.Text(4);
+      a.strategy = s.Text(5);
+      a.converters = s.Text(6);
+      a.target = s.Text(7);
+      a.persona = s.Text(8);
+      a.seed = s.Int(9);
+      a.outcome = s.Text(10);
+      a.best_score = static_cast<int>(s.Int(11));
+      a.turns_to_success = static_cast<int>(s.Int(12));
+      a.backtracks = static_cast<int>(s.Int(13));
+      a.result_json = s.Text(14);
+      a.updated_us = s.Int(15);
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
   Result<std::vector<PreferencePair>> PreferencePairs(const std::string& cycle,
                                                       const std::string& model,
                                                       int round) override {
@@ -787,6 +903,9 @@ class SqliteStore final : public Store {
   Statement put_cycle_step_;
   Statement delete_pairs_;
   Statement insert_pair_;
+  Statement insert_attack_call_;
+  Statement select_attack_call_;
+  Statement put_attack_;
 };
 
 // Runs a pragma that returns one text value (journal_mode).

@@ -1007,6 +1007,64 @@ TEST_F(CycleStoreTest, PreferencePairsRoundTripByteExactAndReplace) {
   EXPECT_EQ(store_->PreferencePairs("c1", "tiny", 1)->size(), 1u);
 }
 
+class AttackStoreTest : public SqliteStoreTest {};
+
+TEST_F(AttackStoreTest, CallsAreRecordedOnceAndReadBackByteExact) {
+  AttackCallRecord c{"atk1", 0, "attacker", "h0", std::string("odd \xff bytes\0kept", 17), 12, 7};
+  ASSERT_TRUE(store_->PutAttackCall(c).ok());
+  auto found = store_->FindAttackCall("atk1", 0);
+  ASSERT_TRUE(found.ok() && found->has_value()) << found.status().ToString();
+  EXPECT_EQ((*found)->response, c.response);
+  EXPECT_EQ((*found)->role, "attacker");
+  EXPECT_EQ((*found)->prompt_tokens, 12);
+  EXPECT_EQ((*found)->completion_tokens, 7);
+  EXPECT_FALSE(store_->FindAttackCall("atk1", 1)->has_value());
+  EXPECT_FALSE(store_->FindAttackCall("other", 0)->has_value());
+  c.response = "rewritten";
+  Status again = store_->PutAttackCall(c);
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*store_->FindAttackCall("atk1", 0))->response,
+            std::string("odd \xff bytes\0kept", 17));
+}
+
+TEST_F(AttackStoreTest, AttacksAreReplacedByKeyAndListedInGridOrder) {
+  AttackRecord a;
+  a.key = "k-b";
+  a.campaign = "camp";
+  a.position = 2;
+  a.objective_id = "jbb/1";
+  a.strategy = "pair";
+  a.outcome = "resisted";
+  AttackRecord b = a;
+  b.key = "k-a";
+  b.position = 1;
+  b.strategy = "crescendo";
+  b.outcome = "succeeded";
+  b.best_score = 9;
+  b.turns_to_success = 3;
+  b.backtracks = 2;
+  b.result_json = R"({"turns":[]})";
+  AttackRecord other = a;
+  other.key = "k-c";
+  other.campaign = "elsewhere";
+  for (const AttackRecord& r : {a, b, other}) ASSERT_TRUE(store_->PutAttack(r).ok());
+  a.outcome = "succeeded";
+  ASSERT_TRUE(store_->PutAttack(a).ok());
+  auto all = store_->Attacks("camp");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].key, "k-a");
+  EXPECT_EQ((*all)[0].backtracks, 2);
+  EXPECT_EQ((*all)[0].turns_to_success, 3);
+  EXPECT_EQ((*all)[0].result_json, R"({"turns":[]})");
+  EXPECT_EQ((*all)[1].outcome, "succeeded");
+  EXPECT_EQ((*all)[1].updated_us, kT0);
+  auto one = store_->FindAttack("k-c");
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->campaign, "elsewhere");
+  EXPECT_FALSE(store_->FindAttack("nope")->has_value());
+}
+
 }  // namespace
 }  // namespace store
 }  // namespace breakfix

@@ -1,0 +1,77 @@
+// YamlReader: reading configuration files (cycles, campaigns) strictly. Every key is checked,
+// so a typo never silently falls back to a default, and every error names file:line:column.
+#ifndef BREAKFIX_DATASET_YAML_READER_H_
+#define BREAKFIX_DATASET_YAML_READER_H_
+
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "breakfix/status.h"
+
+namespace breakfix::dataset {
+
+class YamlReader {
+ public:
+  explicit YamlReader(std::string file) : file_(std::move(file)) {}
+
+  Status At(const YAML::Node& node, const std::string& what) const {
+    const YAML::Mark m = node.Mark();
+    std::string where = file_;
+    if (m.line >= 0) where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    return Status::InvalidArgument(where + ": " + what);
+  }
+
+  Status Keys(const YAML::Node& map, const std::string& section,
+              const std::set<std::string>& known) const {
+    if (!map.IsMap()) return At(map, section + " must be a mapping");
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>();
+      if (!known.count(key)) {
+        std::string list;
+        for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+        return At(kv.first,
+                  "unknown key \"" + key + "\" in " + section + "; expected one of: " + list);
+      }
+    }
+    return Status::OK();
+  }
+
+  template <typename T>
+  Status Get(const YAML::Node& map, const char* key, T* out, const char* expected) const {
+    const YAML::Node n = map[key];
+    if (!n) return Status::OK();
+    try {
+      *out = n.as<T>();
+    } catch (const YAML::Exception&) {
+      return At(n, std::string(key) + ": expected " + expected);
+    }
+    return Status::OK();
+  }
+
+  Status Strings(const YAML::Node& map, const char* key, std::vector<std::string>* out) const {
+    const YAML::Node n = map[key];
+    if (!n) return Status::OK();
+    if (!n.IsSequence()) return At(n, std::string(key) + ": expected a list of strings");
+    out->clear();
+    for (const YAML::Node& v : n) {
+      if (!v.IsScalar()) return At(v, std::string(key) + ": expected a list of strings");
+      out->push_back(v.as<std::string>());
+    }
+    return Status::OK();
+  }
+
+  Status Positive(const YAML::Node& map, const char* key, double value, bool allow_zero) const {
+    if (value > 0 || (allow_zero && value == 0)) return Status::OK();
+    return At(map[key], std::string(key) + " must be " + (allow_zero ? ">= 0" : "> 0"));
+  }
+
+ private:
+  std::string file_;
+};
+
+}  // namespace breakfix::dataset
+
+#endif  // BREAKFIX_DATASET_YAML_READER_H_
