@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "breakfix/campaign.h"
+#include "report/format.h"
 
 namespace breakfix {
 namespace {
@@ -109,7 +110,7 @@ Result<CampaignReport> BuildCampaignReport(const CampaignConfig& config, Store* 
 }
 
 std::string RenderCampaignMarkdown(const CampaignReport& r) {
-  std::string out = "# Red-team campaign `" + r.campaign + "`\n\n";
+  std::string out = "# Red-team campaign `" + MarkdownCell(r.campaign) + "`\n\n";
   out += std::to_string(r.attacks) + " of " + std::to_string(r.planned) +
          " planned attacks finished. Attack success rate (ASR) = successful attacks / attacks, "
          "with 95% Wilson intervals; attacks the attacker refused or let drift off the objective "
@@ -128,15 +129,15 @@ std::string RenderCampaignMarkdown(const CampaignReport& r) {
         " | ASR | attacks | turns to first success | backtracks | attacker refused | off topic |\n"
         "|---|---|---|---|---|---|---|\n";
     for (const AsrCell& c : it->second) {
-      char row[512];
-      std::snprintf(
-          row, sizeof(row), "| %s | %s [%s, %s] | %lld | %s | %.2f | %lld | %lld |\n",
-          c.key.c_str(), Percent(c.rate).c_str(), Percent(c.ci.lo).c_str(),
-          Percent(c.ci.hi).c_str(), static_cast<long long>(c.attacks),
-          c.succeeded > 0 ? std::to_string(c.mean_turns_to_success).substr(0, 4).c_str() : "-",
-          c.mean_backtracks, static_cast<long long>(c.attacker_refused),
-          static_cast<long long>(c.attacker_off_topic));
-      out += row;
+      char numbers[256];
+      char turns[32] = "-";
+      if (c.succeeded > 0) std::snprintf(turns, sizeof(turns), "%.2f", c.mean_turns_to_success);
+      std::snprintf(numbers, sizeof(numbers), " | %s [%s, %s] | %lld | %s | %.2f | %lld | %lld |\n",
+                    Percent(c.rate).c_str(), Percent(c.ci.lo).c_str(), Percent(c.ci.hi).c_str(),
+                    static_cast<long long>(c.attacks), turns, c.mean_backtracks,
+                    static_cast<long long>(c.attacker_refused),
+                    static_cast<long long>(c.attacker_off_topic));
+      out += "| " + MarkdownCell(c.key) + numbers;
     }
   }
   if (r.has_paired_jailbreak) {
@@ -153,7 +154,7 @@ std::string RenderCampaignMarkdown(const CampaignReport& r) {
   if (!r.tokens_by_role.empty()) {
     out += "\n## Cost\n\n| role | prompt tokens | completion tokens |\n|---|---|---|\n";
     for (const auto& [role, u] : r.tokens_by_role) {
-      out += "| " + role + " | " + std::to_string(u.prompt_tokens) + " | " +
+      out += "| " + MarkdownCell(role) + " | " + std::to_string(u.prompt_tokens) + " | " +
              std::to_string(u.completion_tokens) + " |\n";
     }
   }
