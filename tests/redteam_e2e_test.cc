@@ -128,6 +128,20 @@ TEST_F(RedteamE2ETest, CampaignReportFindingsAndReplay) {
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
   EXPECT_NE(replay.out.find("2 of 2 replies reproduced"), std::string::npos) << replay.out;
 
+  // The same from the findings file, without the store.
+  CliResult exported = RunCli({"redteam", "findings", dir_ / "campaign.yaml", "--store",
+                               dir_ / "rt.db", "--out", dir_ / "findings.jsonl"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  int line = 0;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    if (findings[i]["key"] == key) line = static_cast<int>(i) + 1;
+  }
+  CliResult from_file =
+      RunCli({"replay", dir_ / "findings.jsonl", "--index", std::to_string(line), "--target",
+              "weak", "--config", dir_ / "campaign.yaml"});
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.out, replay.out);
+
   // A rerun finds everything done and makes no model call.
   server_->ResetCounters();
   CliResult again = RunCli(RunArgs(dir_ / "rt.db"));

@@ -1,7 +1,10 @@
 // breakfix redteam run|report|findings CAMPAIGN.yaml, and breakfix replay KEY: red-team
 // campaigns (breakfix/campaign.h, docs/redteam.md).
 #include <cstdio>
+#include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <memory>
 #include <string>
 
@@ -18,6 +21,7 @@ struct RedteamFlags {
   bool quiet = false;
   // replay
   std::string key;
+  int index = 1;
   std::string target;
 };
 
@@ -141,16 +145,40 @@ int FindingsCommand(const RedteamFlags& flags) {
   return kExitOk;
 }
 
+// The finding to replay: line `index` (1-based) of a findings file, or the attack with that key
+// in the store.
+Result<AttackRecord> FindFinding(const RedteamFlags& flags, Env* env) {
+  if (std::filesystem::is_regular_file(flags.key)) {
+    BF_ASSIGN_OR_RETURN(std::string text, env->ReadFile(flags.key));
+    std::istringstream lines(text);
+    std::string line;
+    for (int n = 1; std::getline(lines, line); ++n) {
+      if (n != flags.index) continue;
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_object() || !j.contains("key") || !j["key"].is_string()) {
+        return Status::InvalidArgument(flags.key + ":" + std::to_string(n) +
+                                       ": not a finding (expected a JSON object with \"key\")");
+      }
+      AttackRecord a;
+      a.key = j["key"].get<std::string>();
+      a.result_json = line;
+      return a;
+    }
+    return Status::InvalidArgument(flags.key + ": has no line " + std::to_string(flags.index));
+  }
+  BF_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(flags.store, /*create=*/false));
+  BF_ASSIGN_OR_RETURN(std::optional<AttackRecord> attack, store->FindAttack(flags.key));
+  if (!attack) {
+    return Status::InvalidArgument("no attack with key " + flags.key + " in " + flags.store +
+                                   " (see `breakfix redteam findings`)");
+  }
+  return *attack;
+}
+
 int ReplayCommand(const RedteamFlags& flags) {
   Env* env = Env::Default();
-  auto store = OpenStore(flags.store, /*create=*/false);
-  if (!store.ok()) return FailLookup(store.status());
-  Result<std::optional<AttackRecord>> attack = (*store)->FindAttack(flags.key);
-  if (!attack.ok()) return Fail(attack.status());
-  if (!*attack) {
-    return Fail(Status::InvalidArgument("no attack with key " + flags.key + " in " + flags.store +
-                                        " (see `breakfix redteam findings`)"));
-  }
+  Result<AttackRecord> attack = FindFinding(flags, env);
+  if (!attack.ok()) return FailLookup(attack.status());
   ModelTable table;
   if (!flags.config.empty()) {
     Result<CampaignConfig> config = LoadConfig(flags.config, env);
@@ -164,7 +192,7 @@ int ReplayCommand(const RedteamFlags& flags) {
   CliCampaignModels models(set->get(), table);
   Result<ChatModel*> target = models.Model(flags.target);
   if (!target.ok()) return Fail(target.status());
-  Result<std::vector<ReplayTurn>> turns = ReplayAttack(**attack, *target);
+  Result<std::vector<ReplayTurn>> turns = ReplayAttack(*attack, *target);
   (*set)->CancelAll();
   if (!turns.ok()) return Fail(turns.status());
   int same = 0;
@@ -210,8 +238,12 @@ CommandFn AddReplayCommand(CLI::App& app) {
   auto flags = std::make_shared<RedteamFlags>();
   CLI::App* cmd = app.add_subcommand(
       "replay", "Send a stored attack's turns to a target again and compare the replies");
-  cmd->add_option("key", flags->key, "The attack's key (from `breakfix redteam findings`)")
+  cmd->add_option("finding", flags->key,
+                  "A findings file (breakfix redteam findings --out) or an attack's key in --store")
       ->required();
+  cmd->add_option("--index", flags->index, "Which line of the findings file (1-based)")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
   cmd->add_option("--store", flags->store, "Result store")->capture_default_str();
   cmd->add_option("--target", flags->target, "Model spec of the target to replay against")
       ->required();
