@@ -48,6 +48,20 @@ class CliCycleServices : public CycleServices {
     return shared_->AddModel(options);
   }
 
+  Result<ChatModel*> CampaignModel(const std::string& spec, const std::string& models_yaml,
+                                   const std::string& file) override {
+    const std::string key = file + "\n" + spec;
+    if (auto it = campaign_models_.find(key); it != campaign_models_.end()) return it->second;
+    ModelTable table;
+    if (!models_yaml.empty()) {
+      BF_ASSIGN_OR_RETURN(table, ModelTableFromYaml(YAML::Load(models_yaml), file));
+    }
+    BF_ASSIGN_OR_RETURN(EndpointOptions options, ResolveEndpoint(spec, table, "model"));
+    BF_ASSIGN_OR_RETURN(ChatModel * model, shared_->AddModel(options));
+    campaign_models_[key] = model;
+    return model;
+  }
+
   Result<Judge*> JudgeFor(const std::string& spec) override {
     if (auto it = judges_.find(spec); it != judges_.end()) return it->second;
     BF_ASSIGN_OR_RETURN(Judge * judge, shared_->AddJudge(spec, {}));
@@ -85,6 +99,7 @@ class CliCycleServices : public CycleServices {
   std::map<std::string, std::unique_ptr<ModelSet>> local_sets_;
   std::map<std::pair<std::string, std::string>, ChatModel*> local_models_;
   std::map<std::string, Judge*> judges_;
+  std::map<std::string, ChatModel*> campaign_models_;
 };
 
 std::string StorePath(const CycleFlags& flags, const CycleConfig& config) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "breakfix/campaign.h"
 #include "breakfix/chat_model.h"
 #include "breakfix/curate.h"
 #include "breakfix/env.h"
@@ -43,12 +44,12 @@ struct CycleConfig {
   std::vector<CycleModel> models;
 
   // Measurement, identical in every round.
-  std::string suite = "rai";                 // built-in name or YAML file
-  std::vector<std::string> families;         // empty = all
-  int64_t limit_per_family = 0;              // 0 = every item
-  int max_turns = 0;                         // 0 = the suite's
+  std::string suite = "rai";          // built-in name or YAML file
+  std::vector<std::string> families;  // empty = all
+  int64_t limit_per_family = 0;       // 0 = every item
+  int max_turns = 0;                  // 0 = the suite's
   uint64_t seed = 0;
-  SamplingOptions target_sampling;           // greedy by default
+  SamplingOptions target_sampling;  // greedy by default
   int max_in_flight = 256;
   std::string over_refusal_suite = "overrefusal";  // benign prompts; "" = none
   std::string over_refusal_judge = "refusal";      // judge spec for it
@@ -58,6 +59,12 @@ struct CycleConfig {
   std::string simulator = "self";
   std::string judge = "refusal";  // judge spec (see `breakfix eval --judge`)
   std::string fixer = "self";
+
+  // A red-team campaign file (breakfix/campaign.h) run against every round's model after the
+  // measurement; "" = none. Its `targets` are replaced by the round's model, its name by
+  // "<cycle>/<model>/r<round>/redteam"; its findings join the round's curation, and the report
+  // gains an attack-success-rate row.
+  std::string redteam;
 
   CurateOptions curate;  // cache_path is set per round
   TrainOptions train;    // base_model and output_dir are set per round; method DPO by default
@@ -85,6 +92,12 @@ class CycleServices {
                                     const std::atomic<bool>* stop) = 0;
   // The local model at `path` will not be used again: its memory may be released.
   virtual void Release(const std::string& path) {}
+  // A model of a red-team campaign (attacker, scorer, converter model): `models_yaml` is the
+  // campaign's `models:` table (may be empty), `file` the campaign file, for names and errors.
+  virtual Result<ChatModel*> CampaignModel(const std::string& spec, const std::string& models_yaml,
+                                           const std::string& file) {
+    return Model(spec);
+  }
 };
 
 // One line of progress: "[tiny r1] measure rai: 120/260 ..." and so on.
@@ -93,11 +106,11 @@ using CycleProgressFn = std::function<void(const std::string& line)>;
 struct CycleRoundResult {
   std::string model;
   int round = 0;
-  std::string model_path;         // what was measured
-  std::string run;                // the suite's run
-  std::string over_refusal_run;   // "" when none
-  int64_t pairs = 0;              // curated from this round (for the next), -1 = not curated
-  std::string trained_model;      // the next round's model ("" when none)
+  std::string model_path;        // what was measured
+  std::string run;               // the suite's run
+  std::string over_refusal_run;  // "" when none
+  int64_t pairs = 0;             // curated from this round (for the next), -1 = not curated
+  std::string trained_model;     // the next round's model ("" when none)
 };
 
 struct CycleResult {
@@ -114,10 +127,10 @@ Result<CycleResult> RunCycle(const CycleConfig& config, Store* store, CycleServi
 
 struct CycleCell {
   bool present = false;
-  bool is_mean = false;   // mean ungroundedness instead of a rate
-  int64_t n = 0;          // scored samples
-  double value = 0;       // rate in [0, 1] or mean
-  Interval interval;      // 95%
+  bool is_mean = false;  // mean ungroundedness instead of a rate
+  int64_t n = 0;         // scored samples
+  double value = 0;      // rate in [0, 1] or mean
+  Interval interval;     // 95%
   // Against round 0, paired item for item (rates: Newcombe interval of the difference and the
   // exact McNemar p; means: bootstrap interval of the mean difference).
   bool has_delta = false;
@@ -137,8 +150,8 @@ struct CycleModelReport {
   std::vector<std::string> round_labels;  // "r0", "r1", ...
   std::vector<std::string> runs;          // the suite's run per round
   std::vector<CycleReportRow> rows;
-  std::vector<int64_t> pairs;             // pairs curated after each round (-1 = none)
-  std::vector<std::string> notes;         // training summaries, missing rounds
+  std::vector<int64_t> pairs;      // pairs curated after each round (-1 = none)
+  std::vector<std::string> notes;  // training summaries, missing rounds
 };
 
 struct CycleReport {

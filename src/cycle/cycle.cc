@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 constexpr char kStepMeasure[] = "measure";
 constexpr char kStepCurate[] = "curate";
 constexpr char kStepTrain[] = "train";
+constexpr char kStepRedteam[] = "redteam";
 constexpr char kDone[] = "done";
 constexpr char kRunning[] = "running";
 
@@ -92,6 +94,11 @@ class Cycle {
     if (!c_.over_refusal_suite.empty()) {
       BF_ASSIGN_OR_RETURN(over_refusal_suite_, LoadSuite(c_.over_refusal_suite, env_));
     }
+    if (!c_.redteam.empty()) {
+      Result<std::string> text = env_->ReadFile(c_.redteam);
+      if (!text.ok()) return Status::InvalidArgument("cannot read red-team campaign " + c_.redteam);
+      BF_ASSIGN_OR_RETURN(campaign_, ParseCampaignConfig(*text, c_.redteam));
+    }
     BF_ASSIGN_OR_RETURN(std::vector<CycleStepRecord> steps, store_->CycleSteps(c_.name));
     for (CycleStepRecord& s : steps) steps_[{s.model, s.round, s.step}] = std::move(s);
 
@@ -108,8 +115,14 @@ class Cycle {
         if (Stopped()) return Interrupted(std::move(result));
         r.run = measured.value("run", "");
         r.over_refusal_run = measured.value("over_refusal_run", "");
+        std::string campaign;
+        if (!c_.redteam.empty()) {
+          BF_ASSIGN_OR_RETURN(json attacked, RedTeam(model, round, path));
+          if (Stopped() || attacked.is_null()) return Interrupted(std::move(result));
+          campaign = attacked.value("campaign", "");
+        }
         if (round < c_.rounds) {
-          BF_ASSIGN_OR_RETURN(json curated, CurateRound(model, round, path, measured));
+          BF_ASSIGN_OR_RETURN(json curated, CurateRound(model, round, path, measured, campaign));
           if (Stopped()) return Interrupted(std::move(result));
           r.pairs = curated.value("pairs", int64_t{0});
           BF_ASSIGN_OR_RETURN(json trained, TrainRound(model, round, path));
@@ -263,8 +276,57 @@ class Cycle {
     return detail;
   }
 
+  // Runs the red-team campaign against the round's model; null when stopped.
+  Result<json> RedTeam(const CycleModel& model, int round, const std::string& path) {
+    if (const CycleStepRecord* done = Done(model.name, round, kStepRedteam)) return Detail(*done);
+    const std::string tag = "[" + model.name + " " + RoundLabel(round) + "] redteam";
+    CampaignConfig campaign = campaign_;
+    campaign.name = c_.name + "/" + model.name + "/" + RoundLabel(round) + "/redteam";
+    campaign.targets = {"self"};
+    json detail = {{"campaign", campaign.name}};
+    BF_RETURN_IF_ERROR(Record(model.name, round, kStepRedteam, kRunning, detail));
+    BF_ASSIGN_OR_RETURN(ChatModel * self,
+                        services_->LocalModel(path, TargetName(model.name, round)));
+    // The round's model is the target; the campaign's other roles come from its own specs.
+    class Models : public CampaignModels {
+     public:
+      Models(CycleServices* services, ChatModel* self, const CampaignConfig& c)
+          : services_(services), self_(self), c_(c) {}
+      Result<ChatModel*> Model(const std::string& spec) override {
+        if (spec == "self") return self_;
+        return services_->CampaignModel(spec, c_.models_yaml, c_.file);
+      }
+
+     private:
+      CycleServices* services_;
+      ChatModel* self_;
+      const CampaignConfig& c_;
+    } models(services_, self, campaign);
+    last_line_us_ = 0;
+    std::mutex say_mu;
+    auto progress = [&](const CampaignProgress& p) {
+      std::lock_guard<std::mutex> lock(say_mu);
+      if (p.done + p.failed < p.total && !Throttle()) return;
+      Say(tag + ": " + std::to_string(p.done) + "/" + std::to_string(p.total) + " attacks, " +
+          std::to_string(p.succeeded) + " succeeded" +
+          (p.failed > 0 ? ", " + std::to_string(p.failed) + " failed" : ""));
+    };
+    Result<CampaignResult> r = RunCampaign(campaign, store_, &models, progress, stop_);
+    if (Stopped()) return json();
+    if (!r.ok()) return r.status().WithContext(tag);
+    if (!r->errors.empty()) {
+      return Status::Unavailable(tag + ": " + std::to_string(r->errors.size()) +
+                                 " attacks failed (first: " + r->errors.front() +
+                                 "); finished attacks are stored: run the cycle again to retry");
+    }
+    detail["attacks"] = r->progress.total;
+    detail["succeeded"] = r->progress.succeeded;
+    BF_RETURN_IF_ERROR(Record(model.name, round, kStepRedteam, kDone, detail));
+    return detail;
+  }
+
   Result<json> CurateRound(const CycleModel& model, int round, const std::string& path,
-                           const json& measured) {
+                           const json& measured, const std::string& campaign) {
     if (const CycleStepRecord* done = Done(model.name, round, kStepCurate)) return Detail(*done);
     const std::string tag = "[" + model.name + " " + RoundLabel(round) + "] curate";
     const std::string dir = RoundDir(c_, model.name, round);
@@ -283,6 +345,7 @@ class Cycle {
     o.env = env_;
     const std::string or_run = measured.value("over_refusal_run", "");
     if (!or_run.empty()) o.over_refusal_runs = {or_run};
+    if (!campaign.empty()) o.campaigns = {campaign};
     last_line_us_ = 0;
     auto progress = [&](const CurateProgress& p) {
       if (!p.finished && !Throttle()) return;
@@ -370,6 +433,7 @@ class Cycle {
   CycleProgressFn progress_;
   const std::atomic<bool>* stop_;
   std::unique_ptr<Suite> suite_, over_refusal_suite_;
+  CampaignConfig campaign_;  // the red-team campaign, when c_.redteam is set
   std::map<StepKey, CycleStepRecord> steps_;
   int64_t last_line_us_ = 0;
 };

@@ -124,9 +124,9 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
                                    std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   if (!root.IsMap()) return Status::InvalidArgument(file + ": expected a mapping at the top");
-  BF_RETURN_IF_ERROR(r.Keys(
-      root, "the cycle file",
-      {"name", "out_dir", "rounds", "seed", "models", "measure", "roles", "curate", "train"}));
+  BF_RETURN_IF_ERROR(r.Keys(root, "the cycle file",
+                            {"name", "out_dir", "rounds", "seed", "models", "measure", "roles",
+                             "redteam", "curate", "train"}));
   const std::string base = fs::path(file).parent_path().string();
   Env* env = Env::Default();
   CycleConfig c;
@@ -189,6 +189,8 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
     BF_RETURN_IF_ERROR(r.Get(roles, "judge", &c.judge, "a judge spec"));
     BF_RETURN_IF_ERROR(r.Get(roles, "fixer", &c.fixer, "a model spec or self"));
   }
+  BF_RETURN_IF_ERROR(r.Get(root, "redteam", &c.redteam, "a campaign file"));
+  if (!c.redteam.empty()) c.redteam = Resolve(base, c.redteam);
   c.simulator = ResolveSpec(base, c.simulator);
   c.judge = ResolveSpec(base, c.judge);
   c.fixer = ResolveSpec(base, c.fixer);

@@ -18,13 +18,43 @@ namespace {
 using json = nlohmann::json;
 
 constexpr char kOverRefusalTitle[] = "Over-refusal (refusal rate on benign prompts)";
+constexpr char kRedteamTitle[] = "Red-team attack success rate";
 
 struct RoundRuns {
   bool measured = false;
   std::string run, over_refusal_run;
+  std::string redteam_campaign;
   int64_t pairs = -1;
   std::string train_note;
 };
+
+// A rate cell from per-item outcomes, with its change against round 0 paired item for item
+// (Newcombe interval, exact McNemar p). `first` is round 0's outcomes (empty for round 0).
+template <typename Key>
+void FillRateCell(const std::map<Key, bool>& now, const std::map<Key, bool>* first,
+                  CycleCell* cell) {
+  int64_t count = 0;
+  for (const auto& [item, yes] : now) count += yes ? 1 : 0;
+  cell->present = true;
+  cell->n = static_cast<int64_t>(now.size());
+  cell->value = cell->n > 0 ? static_cast<double>(count) / cell->n : 0;
+  cell->interval = WilsonInterval(count, cell->n);
+  if (first == nullptr) return;
+  int64_t both = 0, only_now = 0, only_first = 0, neither = 0;
+  for (const auto& [item, yes] : now) {
+    auto it = first->find(item);
+    if (it == first->end()) continue;
+    if (yes && it->second) ++both;
+    if (yes && !it->second) ++only_now;
+    if (!yes && it->second) ++only_first;
+    if (!yes && !it->second) ++neither;
+  }
+  const PairedRateComparison p = ComparePairedRates(both, only_now, only_first, neither);
+  cell->has_delta = p.n > 0;
+  cell->delta = p.difference;
+  cell->delta_interval = p.ci;
+  cell->p_value = p.mcnemar_p;
+}
 
 // Refusals per item of an over-refusal run: binary annotations, 0 = refused.
 Result<std::map<std::string, bool>> Refusals(Store* store, const std::string& run,
@@ -107,6 +137,8 @@ Result<CycleReport> BuildCycleReport(Store* store, const CycleConfig& config, ui
         r.measured = true;
         r.run = d.value("run", "");
         r.over_refusal_run = d.value("over_refusal_run", "");
+      } else if (s.step == "redteam") {
+        r.redteam_campaign = d.value("campaign", "");
       } else if (s.step == "curate") {
         r.pairs = d.value("pairs", int64_t{-1});
       } else if (s.step == "train") {
@@ -196,31 +228,34 @@ Result<CycleReport> BuildCycleReport(Store* store, const CycleConfig& config, ui
         if (!rounds[k].measured || rounds[k].over_refusal_run.empty()) continue;
         int64_t unscorable = 0;
         BF_ASSIGN_OR_RETURN(auto refused, Refusals(store, rounds[k].over_refusal_run, &unscorable));
-        CycleCell& cell = row.cells[k];
-        int64_t count = 0;
-        for (const auto& [item, r] : refused) count += r ? 1 : 0;
-        cell.present = true;
-        cell.n = static_cast<int64_t>(refused.size());
-        cell.value = cell.n > 0 ? static_cast<double>(count) / cell.n : 0;
-        cell.interval = WilsonInterval(count, cell.n);
-        if (k == 0) {
-          first = refused;
-          continue;
+        FillRateCell(refused, k == 0 ? nullptr : &first, &row.cells[k]);
+        if (k == 0) first = refused;
+      }
+      m.rows.push_back(std::move(row));
+    }
+
+    // Red teaming: attack success rate, paired against round 0 by grid position (the same
+    // objective, strategy, converters and persona; only the target's round differs).
+    if (!config.redteam.empty()) {
+      CycleReportRow row;
+      row.metric = kRedteamTitle;
+      row.cells.resize(rounds.size());
+      std::map<int64_t, bool> first;
+      for (size_t k = 0; k < rounds.size(); ++k) {
+        if (rounds[k].redteam_campaign.empty()) continue;
+        BF_ASSIGN_OR_RETURN(std::vector<AttackRecord> attacks,
+                            store->Attacks(rounds[k].redteam_campaign));
+        std::map<int64_t, bool> succeeded;
+        for (const AttackRecord& a : attacks) {
+          // The attacker's own refusals and drift say nothing about the target.
+          if (a.outcome == AttackOutcomeName(AttackOutcome::kAttackerRefused) ||
+              a.outcome == AttackOutcomeName(AttackOutcome::kAttackerOffTopic)) {
+            continue;
+          }
+          succeeded[a.position] = a.outcome == AttackOutcomeName(AttackOutcome::kSucceeded);
         }
-        int64_t both = 0, only_now = 0, only_first = 0, neither = 0;
-        for (const auto& [item, now] : refused) {
-          auto it = first.find(item);
-          if (it == first.end()) continue;
-          if (now && it->second) ++both;
-          if (now && !it->second) ++only_now;
-          if (!now && it->second) ++only_first;
-          if (!now && !it->second) ++neither;
-        }
-        const PairedRateComparison p = ComparePairedRates(both, only_now, only_first, neither);
-        cell.has_delta = p.n > 0;
-        cell.delta = p.difference;
-        cell.delta_interval = p.ci;
-        cell.p_value = p.mcnemar_p;
+        FillRateCell(succeeded, k == 0 ? nullptr : &first, &row.cells[k]);
+        if (k == 0) first = succeeded;
       }
       m.rows.push_back(std::move(row));
     }
