@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   commands["demo"] = AddDemoCommand(app);
   commands["redteam"] = AddRedteamCommand(app);
   commands["replay"] = AddReplayCommand(app);
+  commands["gate"] = AddGateCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
