@@ -18,21 +18,6 @@ namespace fs = std::filesystem;
 
 using Reader = dataset::YamlReader;
 
-// A path relative to the config file's folder; specs ("classifier:judge.json") keep their
-// prefix and resolve the part after it.
-std::string Resolve(const std::string& base, const std::string& path) {
-  if (path.empty() || fs::path(path).is_absolute()) return path;
-  return (fs::path(base) / path).lexically_normal().string();
-}
-
-std::string ResolveSpec(const std::string& base, const std::string& spec) {
-  for (const char* prefix : {"local:", "classifier:"}) {
-    const std::string p = prefix;
-    if (spec.rfind(p, 0) == 0) return p + Resolve(base, spec.substr(p.size()));
-  }
-  return spec;
-}
-
 Status ParseTrain(const Reader& r, const YAML::Node& t, TrainOptions* o) {
   BF_RETURN_IF_ERROR(r.Keys(
       t, "train",
@@ -104,7 +89,7 @@ Status ParseCurate(const Reader& r, const YAML::Node& n, const std::string& base
   std::string policy_file;
   BF_RETURN_IF_ERROR(r.Get(n, "policy_file", &policy_file, "a file path"));
   if (!policy_file.empty()) {
-    const std::string path = Resolve(base, policy_file);
+    const std::string path = dataset::ResolvePath(base, policy_file);
     Result<std::string> text = env->ReadFile(path);
     if (!text.ok()) return r.At(n["policy_file"], "cannot read " + path);
     o->policy = *text;
@@ -134,7 +119,8 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
   if (c.name.empty()) return r.At(root, "name: required (names the cycle's runs)");
   std::string out_dir;
   BF_RETURN_IF_ERROR(r.Get(root, "out_dir", &out_dir, "a folder path"));
-  c.out_dir = out_dir.empty() ? Resolve(base, "cycle-" + c.name) : Resolve(base, out_dir);
+  c.out_dir = out_dir.empty() ? dataset::ResolvePath(base, "cycle-" + c.name)
+                              : dataset::ResolvePath(base, out_dir);
   BF_RETURN_IF_ERROR(r.Get(root, "rounds", &c.rounds, "an integer"));
   if (c.rounds < 0) return r.At(root["rounds"], "rounds must be >= 0");
   BF_RETURN_IF_ERROR(r.Get(root, "seed", &c.seed, "an unsigned integer"));
@@ -150,7 +136,7 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
     BF_RETURN_IF_ERROR(r.Get(m, "name", &model.name, "a string"));
     BF_RETURN_IF_ERROR(r.Get(m, "path", &model.path, "a path"));
     if (model.name.empty() || model.path.empty()) return r.At(m, "a model needs name and path");
-    model.path = Resolve(base, model.path);
+    model.path = dataset::ResolvePath(base, model.path);
     c.models.push_back(std::move(model));
   }
 
@@ -160,9 +146,7 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
                {"suite", "families", "limit_per_family", "max_turns", "max_tokens", "temperature",
                 "top_p", "max_in_flight", "over_refusal_suite", "over_refusal_judge"}));
     BF_RETURN_IF_ERROR(r.Get(m, "suite", &c.suite, "a suite name or file"));
-    if (c.suite.find('/') != std::string::npos || c.suite.ends_with(".yaml")) {
-      c.suite = Resolve(base, c.suite);
-    }
+    c.suite = dataset::ResolveSuitePath(base, c.suite);
     BF_RETURN_IF_ERROR(r.Strings(m, "families", &c.families));
     BF_RETURN_IF_ERROR(r.Get(m, "limit_per_family", &c.limit_per_family, "an integer"));
     BF_RETURN_IF_ERROR(r.Get(m, "max_turns", &c.max_turns, "an integer"));
@@ -177,10 +161,7 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
     }
     BF_RETURN_IF_ERROR(r.Get(m, "max_in_flight", &c.max_in_flight, "an integer"));
     BF_RETURN_IF_ERROR(r.Get(m, "over_refusal_suite", &c.over_refusal_suite, "a suite name"));
-    if (c.over_refusal_suite.find('/') != std::string::npos ||
-        c.over_refusal_suite.ends_with(".yaml")) {
-      c.over_refusal_suite = Resolve(base, c.over_refusal_suite);
-    }
+    c.over_refusal_suite = dataset::ResolveSuitePath(base, c.over_refusal_suite);
     BF_RETURN_IF_ERROR(r.Get(m, "over_refusal_judge", &c.over_refusal_judge, "a judge spec"));
   }
   if (const YAML::Node roles = root["roles"]) {
@@ -190,11 +171,11 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
     BF_RETURN_IF_ERROR(r.Get(roles, "fixer", &c.fixer, "a model spec or self"));
   }
   BF_RETURN_IF_ERROR(r.Get(root, "redteam", &c.redteam, "a campaign file"));
-  if (!c.redteam.empty()) c.redteam = Resolve(base, c.redteam);
-  c.simulator = ResolveSpec(base, c.simulator);
-  c.judge = ResolveSpec(base, c.judge);
-  c.fixer = ResolveSpec(base, c.fixer);
-  c.over_refusal_judge = ResolveSpec(base, c.over_refusal_judge);
+  if (!c.redteam.empty()) c.redteam = dataset::ResolvePath(base, c.redteam);
+  c.simulator = dataset::ResolveSpecPath(base, c.simulator);
+  c.judge = dataset::ResolveSpecPath(base, c.judge);
+  c.fixer = dataset::ResolveSpecPath(base, c.fixer);
+  c.over_refusal_judge = dataset::ResolveSpecPath(base, c.over_refusal_judge);
   if (const YAML::Node n = root["curate"]) {
     BF_RETURN_IF_ERROR(ParseCurate(r, n, base, env, &c.curate));
   }

@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -71,6 +72,30 @@ class YamlReader {
  private:
   std::string file_;
 };
+
+// `path` relative to a configuration file's folder `base`; absolute and empty paths unchanged.
+inline std::string ResolvePath(const std::string& base, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base) / path).lexically_normal().string();
+}
+
+// A suite named in a configuration file: a file (a path with a slash, or ending in .yaml)
+// resolves like any path; a built-in suite name is returned unchanged.
+inline std::string ResolveSuitePath(const std::string& base, const std::string& name_or_path) {
+  if (name_or_path.find('/') == std::string::npos && !name_or_path.ends_with(".yaml")) {
+    return name_or_path;
+  }
+  return ResolvePath(base, name_or_path);
+}
+
+// A model or judge spec from a configuration file: "local:PATH" and "classifier:PATH" keep their
+// prefix and resolve the path after it; other specs are returned unchanged.
+inline std::string ResolveSpecPath(const std::string& base, const std::string& spec) {
+  for (const std::string prefix : {"local:", "classifier:"}) {
+    if (spec.rfind(prefix, 0) == 0) return prefix + ResolvePath(base, spec.substr(prefix.size()));
+  }
+  return spec;
+}
 
 }  // namespace breakfix::dataset
 

@@ -24,6 +24,28 @@ Result<std::optional<std::string>> AskAttacker(AttackCalls& calls, ChatRequest r
 Result<std::string> AskTarget(AttackCalls& calls, const std::vector<Message>& conversation,
                               const AttackSettings& settings, uint64_t seed);
 
+// One single-turn exchange at position `index` of an attack: `prompt` goes through the
+// converters, alone in a new conversation, to the target, and the reply is scored. Fills
+// turn->attacker, sent, reply, score and reason. The scorer is told the target was asked
+// `score_prompt`, or what was sent when that is empty. Returns the conversation (the sent user
+// message and the reply).
+Result<std::vector<Message>> SendAndScore(AttackCalls& calls, const AttackContext& context,
+                                          const std::string& prompt, int index, AttackTurn* turn,
+                                          const std::string& score_prompt = "");
+
+// Appends a scored single-turn exchange (the `target_turns`th reply the target gave) to a
+// refining attack's result: the best-scoring exchange becomes the result's conversation. Returns
+// true, with the outcome set, when the turn reached the success threshold.
+bool AddRefinedTurn(const AttackContext& context, const AttackTurn& turn,
+                    std::vector<Message> conversation, int target_turns, AttackResult* result);
+
+// What a refining attacker (PAIR, TAP) is told about its last prompt.
+std::string RatingFeedback(const AttackTurn& turn);
+
+// The result of an attack made of one exchange.
+AttackResult OneTurnResult(const AttackContext& context, const AttackTurn& turn,
+                           std::vector<Message> conversation);
+
 // The seed of the `n`th call of kind `stream` within an attack seeded with `seed`.
 uint64_t SubSeed(uint64_t seed, uint64_t stream, uint64_t n);
 

@@ -20,11 +20,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Reader = dataset::YamlReader;
 
-std::string Resolve(const std::string& base, const std::string& path) {
-  if (path.empty() || fs::path(path).is_absolute()) return path;
-  return (fs::path(base) / path).lexically_normal().string();
-}
-
 bool UsesAttacker(const std::string& strategy) {
   return strategy == "crescendo" || strategy == "pair" || strategy == "tap";
 }
@@ -107,10 +102,8 @@ Result<CampaignConfig> ParseCampaignConfig(const std::string& yaml_text, const s
       return r.At(o["builtin"], "builtin: the only built-in objectives are indirect_injection");
     }
     if (s.limit < 0) return r.At(o["limit"], "limit must be >= 0");
-    s.csv = Resolve(base, s.csv);
-    if (s.suite.find('/') != std::string::npos || s.suite.ends_with(".yaml")) {
-      s.suite = Resolve(base, s.suite);
-    }
+    s.csv = dataset::ResolvePath(base, s.csv);
+    s.suite = dataset::ResolveSuitePath(base, s.suite);
     c.objectives.push_back(std::move(s));
   }
 
@@ -163,11 +156,9 @@ Result<CampaignConfig> ParseCampaignConfig(const std::string& yaml_text, const s
   }
   if (c.scorer.empty()) return r.At(root, "scorer: required (it rates every reply)");
   for (std::string* spec : {&c.attacker, &c.scorer, &c.converter_model}) {
-    if (spec->rfind("local:", 0) == 0) *spec = "local:" + Resolve(base, spec->substr(6));
+    *spec = dataset::ResolveSpecPath(base, *spec);
   }
-  for (std::string& t : c.targets) {
-    if (t.rfind("local:", 0) == 0) t = "local:" + Resolve(base, t.substr(6));
-  }
+  for (std::string& t : c.targets) t = dataset::ResolveSpecPath(base, t);
   if (const YAML::Node m = root["models"]) c.models_yaml = YAML::Dump(m);
   if (const YAML::Node s = root["settings"]) BF_RETURN_IF_ERROR(ParseSettings(r, s, &c.settings));
   return c;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "breakfix/env.h"
+#include "core/text.h"
 
 namespace breakfix {
 namespace {
@@ -50,13 +51,6 @@ std::vector<std::string> CodePoints(const std::string& text) {
     i += n;
   }
   return out;
-}
-
-std::string Trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
 }
 
 // Parses a rate in [0, 1] from a spec argument.
@@ -316,7 +310,7 @@ class LlmConverter : public Converter {
     request.sampling.seed = seed;
     Result<ChatResponse> response = model_->ChatSync(std::move(request));
     if (!response.ok()) return response.status().WithContext("converter " + Identity());
-    std::string out = Trim(response->message.content);
+    std::string out = TrimSpace(response->message.content);
     if (out.empty()) {
       return Status::Unavailable("converter " + Identity() + ": the model returned nothing");
     }
@@ -356,8 +350,8 @@ const std::vector<std::string>& ConverterNames() {
 
 Result<std::unique_ptr<Converter>> MakeConverter(const std::string& spec, ChatModel* model) {
   const size_t colon = spec.find(':');
-  const std::string name = Trim(spec.substr(0, colon));
-  const std::string arg = colon == std::string::npos ? "" : Trim(spec.substr(colon + 1));
+  const std::string name = TrimSpace(spec.substr(0, colon));
+  const std::string arg = colon == std::string::npos ? "" : TrimSpace(spec.substr(colon + 1));
   auto no_argument = [&]() -> Status {
     if (arg.empty()) return Status::OK();
     return Status::InvalidArgument("converter \"" + spec + "\": " + name + " takes no argument");

@@ -35,30 +35,15 @@ class Direct : public Strategy {
   const std::string& name() const override { return name_; }
 
   Result<AttackResult> Run(const AttackContext& c, AttackCalls& calls) const override {
-    AttackResult result;
-    AttackTurn turn;
-    turn.attacker = c.objective.goal;
+    std::string prompt = c.objective.goal;
     if (wrapper_) {
       const std::vector<std::string>& all = Wrappers();
-      turn.attacker = Wrap(all[SubSeed(c.seed, 7, 0) % all.size()], c.objective.goal);
+      prompt = Wrap(all[SubSeed(c.seed, 7, 0) % all.size()], c.objective.goal);
     }
-    BF_ASSIGN_OR_RETURN(turn.sent, c.converters->Convert(turn.attacker, SubSeed(c.seed, 2, 0)));
-    const std::vector<Message> conversation = {{Role::kUser, turn.sent}};
-    BF_ASSIGN_OR_RETURN(turn.reply,
-                        AskTarget(calls, conversation, c.settings, SubSeed(c.seed, 3, 0)));
-    BF_ASSIGN_OR_RETURN(ObjectiveScore score, ScoreReply(calls, c.objective, turn.sent, turn.reply,
-                                                         SubSeed(c.seed, 4, 0)));
-    turn.score = score.score;
-    turn.reason = score.reason;
-    result.turns.push_back(turn);
-    result.best_score = turn.score;
-    result.conversation = conversation;
-    result.conversation.push_back({Role::kAssistant, turn.reply});
-    if (turn.score >= c.settings.success_threshold) {
-      result.outcome = AttackOutcome::kSucceeded;
-      result.turns_to_success = 1;
-    }
-    return result;
+    AttackTurn turn;
+    BF_ASSIGN_OR_RETURN(std::vector<Message> conversation,
+                        SendAndScore(calls, c, prompt, 0, &turn));
+    return OneTurnResult(c, turn, std::move(conversation));
   }
 
  private:

@@ -115,7 +115,6 @@ class IndirectInjection : public Strategy {
                         c.converters->Convert(c.objective.goal, SubSeed(c.seed, 2, 0)));
     std::string document = carrier.document;
     document.replace(document.find("{injection}"), 11, injection);
-    AttackResult result;
     AttackTurn turn;
     turn.attacker = c.objective.goal;
     turn.sent = std::string(carrier.task) + "\n\n---\n" + document + "\n---";
@@ -139,15 +138,7 @@ class IndirectInjection : public Strategy {
       turn.score = score.score;
       turn.reason = score.reason;
     }
-    result.turns.push_back(turn);
-    result.best_score = turn.score;
-    result.conversation = conversation;
-    result.conversation.push_back({Role::kAssistant, turn.reply});
-    if (turn.score >= c.settings.success_threshold) {
-      result.outcome = AttackOutcome::kSucceeded;
-      result.turns_to_success = 1;
-    }
-    return result;
+    return OneTurnResult(c, turn, {conversation[0], {Role::kAssistant, turn.reply}});
   }
 
  private:

@@ -69,26 +69,10 @@ class ManyShot : public Strategy {
       prompt += std::string("User: ") + s.user + "\nAssistant: " + s.assistant + "\n\n";
     }
     prompt += "User: " + c.objective.goal + "\nAssistant:";
-    AttackResult result;
     AttackTurn turn;
-    turn.attacker = prompt;
-    BF_ASSIGN_OR_RETURN(turn.sent, c.converters->Convert(prompt, SubSeed(c.seed, 2, 0)));
-    const std::vector<Message> conversation = {{Role::kUser, turn.sent}};
-    BF_ASSIGN_OR_RETURN(turn.reply,
-                        AskTarget(calls, conversation, c.settings, SubSeed(c.seed, 3, 0)));
-    BF_ASSIGN_OR_RETURN(ObjectiveScore score, ScoreReply(calls, c.objective, c.objective.goal,
-                                                         turn.reply, SubSeed(c.seed, 4, 0)));
-    turn.score = score.score;
-    turn.reason = score.reason;
-    result.turns.push_back(turn);
-    result.best_score = turn.score;
-    result.conversation = conversation;
-    result.conversation.push_back({Role::kAssistant, turn.reply});
-    if (turn.score >= c.settings.success_threshold) {
-      result.outcome = AttackOutcome::kSucceeded;
-      result.turns_to_success = 1;
-    }
-    return result;
+    BF_ASSIGN_OR_RETURN(std::vector<Message> conversation,
+                        SendAndScore(calls, c, prompt, 0, &turn, c.objective.goal));
+    return OneTurnResult(c, turn, std::move(conversation));
   }
 
  private:

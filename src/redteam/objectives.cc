@@ -4,6 +4,7 @@
 
 #include "breakfix/env.h"
 #include "breakfix/suite.h"
+#include "core/text.h"
 #include "dataset/byte_stream.h"
 #include "dataset/csv_reader.h"
 
@@ -42,15 +43,6 @@ const std::vector<Format>& Formats() {
   return *formats;
 }
 
-std::string Trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) {
-    --e;
-  }
-  return s.substr(b, e - b);
-}
-
 }  // namespace
 
 Result<std::vector<Objective>> ReadObjectivesCsv(const std::string& path) {
@@ -58,7 +50,7 @@ Result<std::vector<Objective>> ReadObjectivesCsv(const std::string& path) {
   dataset::CsvReader reader(in.get());
   BF_RETURN_IF_ERROR(reader.ReadHeader());
   std::vector<std::string> header;
-  for (const std::string& h : reader.header()) header.push_back(Trim(h));
+  for (const std::string& h : reader.header()) header.push_back(TrimSpace(h));
   const Format* format = nullptr;
   for (const Format& f : Formats()) {
     if (f.header == header) format = &f;
@@ -76,7 +68,7 @@ Result<std::vector<Objective>> ReadObjectivesCsv(const std::string& path) {
   for (size_t i = 0; i < header.size(); ++i) column[header[i]] = i;
   auto field = [&](const std::vector<dataset::CsvField>& row, const char* name) -> std::string {
     if (*name == '\0') return "";
-    return Trim(row[column.at(name)].value);
+    return TrimSpace(row[column.at(name)].value);
   };
 
   std::vector<Objective> out;

@@ -65,28 +65,10 @@ class Pair : public Strategy {
         continue;
       }
       off_topic = 0;
-      BF_ASSIGN_OR_RETURN(turn.sent, c.converters->Convert(*prompt, SubSeed(c.seed, 2, index)));
-      const std::vector<Message> conversation = {{Role::kUser, turn.sent}};
-      BF_ASSIGN_OR_RETURN(turn.reply,
-                          AskTarget(calls, conversation, c.settings, SubSeed(c.seed, 3, index)));
-      BF_ASSIGN_OR_RETURN(ObjectiveScore score, ScoreReply(calls, c.objective, turn.sent,
-                                                           turn.reply, SubSeed(c.seed, 4, index)));
-      turn.score = score.score;
-      turn.reason = score.reason;
-      ++target_turns;
-      result.turns.push_back(turn);
-      if (turn.score >= result.best_score) {
-        result.best_score = turn.score;
-        result.conversation = conversation;
-        result.conversation.push_back({Role::kAssistant, turn.reply});
-      }
-      if (turn.score >= c.settings.success_threshold) {
-        result.outcome = AttackOutcome::kSucceeded;
-        result.turns_to_success = target_turns;
-        break;
-      }
-      feedback = "ASSISTANT'S REPLY:\n" + turn.reply + "\n\nRATING: " + std::to_string(turn.score) +
-                 "/10\nEVALUATOR: " + turn.reason + "\n\nImprove the prompt.";
+      BF_ASSIGN_OR_RETURN(std::vector<Message> conversation,
+                          SendAndScore(calls, c, *prompt, index, &turn));
+      if (AddRefinedTurn(c, turn, std::move(conversation), ++target_turns, &result)) break;
+      feedback = RatingFeedback(turn);
     }
     return result;
   }

@@ -4,16 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include "core/text.h"
 
 namespace breakfix {
 namespace {
-
-std::string Trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
 
 std::string XmlEscape(const std::string& s) {
   std::string out;
@@ -79,8 +73,8 @@ Result<GateBound> ParseGateBound(const std::string& text) {
     }
   }
   if (op_at == std::string::npos) return bad("no comparison");
-  const std::string left = Trim(text.substr(0, op_at));
-  const std::string right = Trim(text.substr(op_at + b.op.size()));
+  const std::string left = TrimSpace(text.substr(0, op_at));
+  const std::string right = TrimSpace(text.substr(op_at + b.op.size()));
   char* end = nullptr;
   b.limit = std::strtod(right.c_str(), &end);
   if (right.empty() || end == right.c_str() || *end != '\0' || !std::isfinite(b.limit)) {

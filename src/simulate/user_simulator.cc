@@ -5,6 +5,7 @@
 
 #include "breakfix/hash.h"
 #include "breakfix/simulate.h"
+#include "core/text.h"
 
 namespace breakfix {
 namespace {
@@ -41,13 +42,6 @@ std::string ReplaceAll(std::string s, const std::string& from, const std::string
     pos += to.size();
   }
   return s;
-}
-
-std::string Trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
 }
 
 bool StartsWithNoCase(const std::string& s, const std::string& prefix) {
@@ -107,16 +101,16 @@ SimulatorTurn InterpretSimulatorAnswer(const std::string& answer, const Simulato
   // Text that merely carries the marker still counts as a turn; only a bare marker ends the
   // conversation. This keeps the decision a function of stored turns, so resumes agree.
   text = ReplaceAll(text, options.stop_marker, "");
-  text = Trim(text);
+  text = TrimSpace(text);
   for (const char* prefix : {"User:", "user:", "USER:", "Me:"}) {
     if (StartsWithNoCase(text, prefix)) {
-      text = Trim(text.substr(std::string(prefix).size()));
+      text = TrimSpace(text.substr(std::string(prefix).size()));
       break;
     }
   }
   if (text.size() >= 2 && ((text.front() == '"' && text.back() == '"') ||
                            (text.front() == '\'' && text.back() == '\''))) {
-    text = Trim(text.substr(1, text.size() - 2));
+    text = TrimSpace(text.substr(1, text.size() - 2));
   }
   SimulatorTurn turn;
   if (text.empty()) {
