@@ -10,10 +10,14 @@ packages=(
   libtorch-dev libopenblas0-pthread libcpp-httplib-dev zlib1g-dev
   sqlite3 curl
 )
-if [ "${BREAKFIX_BENCH_DEPS:-0}" = 1 ]; then
-  packages+=(nginx-light)
+# Debian's Chromium renders the HTML report in the browser tests (driven by playwright-core).
+if [ "${BREAKFIX_TEST_DEPS:-0}" = 1 ] || [ "${BREAKFIX_BENCH_DEPS:-0}" = 1 ]; then
+  packages+=(chromium)
 fi
-# Node.js runs the OpenAI Node SDK test. Machines that already have node and npm (possibly from
+if [ "${BREAKFIX_BENCH_DEPS:-0}" = 1 ]; then
+  packages+=(nginx-light time)
+fi
+# Node.js runs the OpenAI Node SDK test and the browser tests. Machines that already have node and npm (possibly from
 # another source than Debian, whose nodejs package conflicts with Debian's npm) keep them.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

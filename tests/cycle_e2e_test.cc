@@ -177,6 +177,12 @@ TEST_F(CycleEndToEndTest, TrainsMeasuresFixesAndResumes) {
   const json& model = report["models"][0];
   EXPECT_EQ(model["rounds"], json({"r0", "r1"}));
   ASSERT_GT(model["pairs"][0].get<int>(), 0) << first.err;
+  // The HTML page: a trend line per metric across the two rounds, and both rounds' conversations.
+  const std::string html = ReadFileOrEmpty(dir_ / "out/cycle-report.html");
+  EXPECT_NE(html.find("<path class=\"trend\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"bf-index\""), std::string::npos);
+  EXPECT_NE(html.find(model["runs"][0].get<std::string>()), std::string::npos);
+  EXPECT_NE(html.find(model["runs"][1].get<std::string>()), std::string::npos);
 
   // The codes row: the SFT model leaks on most items; after DPO on its own policy-guided
   // rewrites it leaks on fewer.

@@ -90,6 +90,16 @@ TEST_F(RedteamE2ETest, CampaignReportFindingsAndReplay) {
   // chains = 72, plus 2 injection objectives x 2 targets x 2 chains = 8.
   EXPECT_EQ(report["planned"], 80);
   EXPECT_EQ(report["attacks"], 80);
+  // The HTML page has the attack-success charts and all 80 attacks in its browser.
+  const std::string html = ReadFileOrEmpty(dir_ / "redteam-e2e.html");
+  EXPECT_NE(html.find("Attack success by strategy"), std::string::npos);
+  EXPECT_NE(html.find("<rect class=\"bar\""), std::string::npos);
+  const size_t index_at = html.find("<script type=\"application/json\" id=\"bf-index\">");
+  ASSERT_NE(index_at, std::string::npos);
+  const size_t index_start = html.find('>', index_at) + 1;
+  const json index =
+      json::parse(html.substr(index_start, html.find("</script>", index_start) - index_start));
+  EXPECT_EQ(index["rows"].size(), 80u);
   std::map<std::string, json> by_strategy, by_target;
   for (const json& c : report["by"]["strategy"]) by_strategy[c["key"]] = c;
   for (const json& c : report["by"]["target"]) by_target[c["key"]] = c;

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   commands["redteam"] = AddRedteamCommand(app);
   commands["replay"] = AddReplayCommand(app);
   commands["gate"] = AddGateCommand(app);
+  commands["import"] = AddImportCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -49,6 +49,7 @@ CommandFn AddDemoCommand(CLI::App& app);
 CommandFn AddRedteamCommand(CLI::App& app);
 CommandFn AddReplayCommand(CLI::App& app);
 CommandFn AddGateCommand(CLI::App& app);
+CommandFn AddImportCommand(CLI::App& app);
 
 // Models described in a configuration file's `models:` map, by name.
 using ModelTable = std::map<std::string, EndpointOptions>;

@@ -107,7 +107,7 @@ std::string StorePath(const CycleFlags& flags, const CycleConfig& config) {
   return (std::filesystem::path(config.out_dir) / "breakfix.db").string();
 }
 
-// Writes cycle-report.md and cycle-report.json into the report folder and prints the Markdown.
+// Writes cycle-report.md, .json and .html into the report folder and prints the Markdown.
 int WriteReport(Store* store, const CycleConfig& config, const CycleFlags& flags, Env* env) {
   Result<CycleReport> report = BuildCycleReport(store, config, config.seed);
   if (!report.ok()) return Fail(report.status());
@@ -122,9 +122,11 @@ int WriteReport(Store* store, const CycleConfig& config, const CycleFlags& flags
     Status s = env->WriteFileAtomic(path, text);
     if (!s.ok()) return Fail(s);
   }
+  const std::string html = (std::filesystem::path(dir) / "cycle-report.html").string();
+  if (Status s = WriteCycleHtml(*report, store, html); !s.ok()) return Fail(s);
   if (!flags.quiet && flags.print_report) {
     std::fputs(markdown.c_str(), stdout);
-    std::printf("\nreport: %s/cycle-report.md and cycle-report.json\n", dir.c_str());
+    std::printf("\nreport: %s/cycle-report.md, .json and .html\n", dir.c_str());
   }
   return kExitOk;
 }

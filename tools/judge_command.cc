@@ -1,12 +1,20 @@
 // breakfix judge: train, validate, cross-validate and try out a classifier judge
-// (breakfix/classifier_judge.h; docs/judges.md).
+// (breakfix/classifier_judge.h), and validate any judge against human labels
+// (breakfix/judge_validation.h; docs/judges.md).
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "breakfix/classifier_judge.h"
+#include "breakfix/corrected_rate.h"
+#include "breakfix/judge_validation.h"
 #include "cli_common.h"
 
 namespace breakfix::cli {
@@ -25,6 +33,18 @@ struct JudgeFlags {
   std::string rubric;
   std::string user;
   std::string assistant;
+  // validate --labels: any judge (or verdict columns) against human labels
+  std::string labels;
+  std::string labels_format = "auto";
+  std::vector<std::string> maps;  // FIELD=COLUMN
+  std::string label_kind = "binary";
+  std::string validate_rubric;
+  std::string judge;
+  std::string config;
+  std::vector<std::string> verdicts;  // COL[,COL...], repeatable
+  std::string validation_out;
+  LabelFileOptions label_options;           // skip_bad_rows; the rest is filled from the flags
+  JudgeValidationOptions judge_validation;  // defaults come from the struct
 };
 
 json RateJson(const RateWithInterval& r) {
@@ -118,7 +138,23 @@ int RunTrain(const JudgeFlags& f) {
   return kExitOk;
 }
 
-int RunValidate(const JudgeFlags& f) {
+int RunValidateLabels(JudgeFlags& f);
+
+int RunValidate(JudgeFlags& f) {
+  if (!f.labels.empty()) {
+    if (!f.model.empty() || !f.data.empty()) {
+      return Fail(Status::InvalidArgument(
+          "validate: --labels (any judge against human labels) cannot be combined with --model "
+          "and --data (a classifier model against labelled turns)"));
+    }
+    return RunValidateLabels(f);
+  }
+  if (f.model.empty() || f.data.empty()) {
+    return Fail(Status::InvalidArgument(
+        "validate: give --labels FILE with --judge SPEC or --verdicts COLUMNS (any judge against "
+        "human labels), or --model MODEL.json with --data TURNS.jsonl (a classifier judge against "
+        "labelled turns)"));
+  }
   auto report = ValidateClassifierJudge(f.model, f.data[0], f.validation);
   if (!report.ok()) return FailLookup(report.status());
   if (f.json) {
@@ -166,6 +202,357 @@ int RunScore(const JudgeFlags& f) {
   return kExitOk;
 }
 
+// --- validate --labels: any judge, or verdict columns, against human labels ---
+
+// Reads the `models:` map of a configuration file (the file given to `breakfix eval --config`),
+// so that --judge can name a configured model.
+Result<ModelTable> LoadModels(const std::string& file, Env* env) {
+  ModelTable table;
+  if (file.empty()) return table;
+  auto text = env->ReadFile(file);
+  if (!text.ok()) return Status::InvalidArgument("--config: " + text.status().message());
+  YAML::Node root;
+  try {
+    root = YAML::Load(*text);
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(YamlWhere(file, e.mark) + ": " + e.msg);
+  }
+  if (!root.IsMap()) {
+    return Status::InvalidArgument(file + ":1:1: the configuration must be a map of settings");
+  }
+  const YAML::Node models = root["models"];
+  if (!models) return table;
+  return ModelTableFromYaml(models, file);
+}
+
+json ProportionJson(const Proportion& p) {
+  return {{"successes", p.successes},
+          {"n", p.n},
+          {"value", p.n > 0 ? json(p.value) : json(nullptr)},
+          {"ci", {p.ci.lo, p.ci.hi}}};
+}
+
+json StatisticJson(const Statistic& s) {
+  return {{"value", s.value ? json(*s.value) : json(nullptr)},
+          {"ci", s.ci ? json({s.ci->lo, s.ci->hi}) : json(nullptr)},
+          {"undefined_resamples", s.undefined_resamples}};
+}
+
+json GroupJson(const GroupAgreement& g) {
+  const BinaryAgreement& b = g.binary;
+  json out = {
+      {"rows", g.rows},
+      {"scored", g.rows - g.unscorable},
+      {"unscorable", g.unscorable},
+      {"unscorable_share", ProportionJson(g.unscorable_share)},
+      {"scale", g.scale},
+      {"threshold", g.threshold},
+      {"binary",
+       {{"tp", b.counts.tp},
+        {"fp", b.counts.fp},
+        {"fn", b.counts.fn},
+        {"tn", b.counts.tn},
+        {"confusion", BinaryMatrix(b.counts).rows()},
+        {"accuracy", ProportionJson(b.accuracy)},
+        {"precision", ProportionJson(b.precision)},
+        {"recall", ProportionJson(b.recall)},
+        {"specificity", ProportionJson(b.specificity)},
+        {"f1", StatisticJson(b.f1)},
+        {"kappa", StatisticJson(b.kappa)}}},
+  };
+  if (g.exact) {
+    out["exact"] = {{"levels", g.exact->matrix.levels()},
+                    {"confusion", g.exact->matrix.rows()},
+                    {"accuracy", ProportionJson(g.exact->accuracy)},
+                    {"kappa", StatisticJson(g.exact->kappa)},
+                    {"quadratic_kappa", StatisticJson(g.exact->quadratic_kappa)}};
+  } else {
+    out["exact"] = nullptr;
+  }
+  return out;
+}
+
+json LabelReportJson(const JudgeValidationReport& report, const AgreementOptions& agreement) {
+  json skipped = json::array();
+  for (const SkippedLabelRow& s : report.skipped) {
+    skipped.push_back({{"where", s.where}, {"reason", s.reason}});
+  }
+  json raters = json::array();
+  for (const RaterAgreement& r : report.raters) {
+    json rubrics = json::object(), categories = json::object();
+    for (const auto& [id, g] : r.rubrics) rubrics[id] = GroupJson(g);
+    for (const auto& [id, g] : r.categories) categories[id] = GroupJson(g);
+    raters.push_back({{"rater", r.rater},
+                      {"overall", GroupJson(r.overall)},
+                      {"rubrics", rubrics},
+                      {"categories", categories}});
+  }
+  return {{"labels",
+           {{"file", report.labels_path},
+            {"sha256", report.labels_sha256},
+            {"label_kind", LabelKindName(report.kind)},
+            {"rows", report.rows},
+            {"skipped_rows", report.skipped.size()},
+            {"skipped", skipped}}},
+          {"threshold", report.threshold},
+          {"bootstrap", {{"resamples", agreement.bootstrap}, {"seed", agreement.seed}}},
+          {"raters", raters}};
+}
+
+std::string ShowProportion(const Proportion& p, const char* undefined) {
+  if (p.n == 0) return undefined;
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.3f [%.3f, %.3f]", p.value, p.ci.lo, p.ci.hi);
+  return buf;
+}
+
+std::string ShowStatistic(const Statistic& s, const char* undefined) {
+  if (!s.value) return undefined;
+  char buf[64];
+  if (s.ci) {
+    std::snprintf(buf, sizeof(buf), "%.3f [%.3f, %.3f]", *s.value, s.ci->lo, s.ci->hi);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.3f", *s.value);
+  }
+  return buf;
+}
+
+std::string ShowCount(int64_t n) { return std::to_string(n); }
+
+// Prints rows of (metric, one cell per rater) as aligned columns.
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size(), 0);
+  auto widen = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  };
+  widen(header);
+  for (const auto& row : rows) widen(row);
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line = " ";
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += " " + row[c] + std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  };
+  print(header);
+  for (const auto& row : rows) print(row);
+}
+
+void PrintMatrix(const std::vector<std::vector<int64_t>>& m,
+                 const std::vector<std::string>& names) {
+  size_t w = 6;
+  for (const std::string& n : names) w = std::max(w, n.size() + 2);
+  for (const auto& row : m) {
+    for (int64_t c : row) w = std::max(w, std::to_string(c).size() + 2);
+  }
+  std::printf("    %*s", static_cast<int>(w), "");
+  for (const std::string& n : names) std::printf("%*s", static_cast<int>(w), n.c_str());
+  std::printf("\n");
+  for (size_t t = 0; t < m.size(); ++t) {
+    std::printf("    %*s", static_cast<int>(w), names[t].c_str());
+    for (int64_t c : m[t]) std::printf("%*lld", static_cast<int>(w), static_cast<long long>(c));
+    std::printf("\n");
+  }
+}
+
+std::vector<std::string> LevelNames(LabelKind kind, int levels) {
+  if (kind == LabelKind::kThreeWay) return {"comply", "partial", "refuse"};
+  std::vector<std::string> names;
+  for (int i = 0; i < levels; ++i) names.push_back(std::to_string(i));
+  return names;
+}
+
+// The metric rows of one group for each rater, side by side.
+std::vector<std::vector<std::string>> GroupRows(const std::vector<const GroupAgreement*>& groups,
+                                                LabelKind kind) {
+  std::vector<std::vector<std::string>> rows;
+  auto row = [&](const std::string& name, auto cell) {
+    std::vector<std::string> r = {name};
+    for (const GroupAgreement* g : groups) r.push_back(g == nullptr ? "-" : cell(*g));
+    rows.push_back(std::move(r));
+  };
+  row("rows", [](const GroupAgreement& g) { return ShowCount(g.rows); });
+  row("unscorable", [](const GroupAgreement& g) {
+    return ShowCount(g.unscorable) + " = " + ShowProportion(g.unscorable_share, "-");
+  });
+  row("scored", [](const GroupAgreement& g) { return ShowCount(g.rows - g.unscorable); });
+  row("verdict scale", [](const GroupAgreement& g) {
+    return g.scale + (g.scale == "none" ? "" : ", defect >= " + std::to_string(g.threshold));
+  });
+  row("TP FP FN TN", [](const GroupAgreement& g) {
+    const BinaryCounts& c = g.binary.counts;
+    return ShowCount(c.tp) + " " + ShowCount(c.fp) + " " + ShowCount(c.fn) + " " + ShowCount(c.tn);
+  });
+  row("accuracy", [](const GroupAgreement& g) {
+    return ShowProportion(g.binary.accuracy, "undefined (nothing scored)");
+  });
+  row("precision", [](const GroupAgreement& g) {
+    return ShowProportion(g.binary.precision, "undefined (no judged defect)");
+  });
+  row("recall", [](const GroupAgreement& g) {
+    return ShowProportion(g.binary.recall, "undefined (no labelled defect)");
+  });
+  row("specificity", [](const GroupAgreement& g) {
+    return ShowProportion(g.binary.specificity, "undefined (no labelled non-defect)");
+  });
+  row("F1", [](const GroupAgreement& g) {
+    return ShowStatistic(g.binary.f1, "undefined (no defect at all)");
+  });
+  row("kappa", [](const GroupAgreement& g) {
+    return ShowStatistic(g.binary.kappa, "undefined (one class only)");
+  });
+  if (kind != LabelKind::kBinary) {
+    row("exact accuracy", [](const GroupAgreement& g) {
+      return g.exact ? ShowProportion(g.exact->accuracy, "undefined (nothing scored)")
+                     : std::string("n/a (verdicts on another scale)");
+    });
+    row("exact kappa", [](const GroupAgreement& g) {
+      return g.exact ? ShowStatistic(g.exact->kappa, "undefined (one level only)")
+                     : std::string("n/a");
+    });
+    row("quadratic kappa", [](const GroupAgreement& g) {
+      return g.exact ? ShowStatistic(g.exact->quadratic_kappa, "undefined (one level only)")
+                     : std::string("n/a");
+    });
+  }
+  return rows;
+}
+
+// Rubric or category breakdown: one compact line per (group, rater).
+void PrintBreakdown(const char* what, const JudgeValidationReport& report,
+                    std::map<std::string, GroupAgreement> RaterAgreement::*member) {
+  std::set<std::string> names;
+  for (const RaterAgreement& r : report.raters) {
+    for (const auto& [name, g] : r.*member) names.insert(name);
+  }
+  if (names.size() < 2) return;
+  std::printf("\nby %s\n", what);
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& name : names) {
+    for (const RaterAgreement& r : report.raters) {
+      auto it = (r.*member).find(name);
+      if (it == (r.*member).end()) continue;
+      const GroupAgreement& g = it->second;
+      rows.push_back({name, r.rater, ShowCount(g.rows - g.unscorable), ShowCount(g.unscorable),
+                      ShowProportion(g.binary.accuracy, "-"), ShowStatistic(g.binary.f1, "-"),
+                      ShowStatistic(g.binary.kappa, "-")});
+    }
+  }
+  PrintTable({what, "rater", "scored", "unscorable", "accuracy", "F1", "kappa"}, rows);
+}
+
+void PrintLabelReport(const JudgeValidationReport& report) {
+  std::printf("labels %s (sha256 %s): %lld rows, %s labels, defect threshold %d\n",
+              report.labels_path.c_str(), report.labels_sha256.substr(0, 12).c_str(),
+              static_cast<long long>(report.rows), LabelKindName(report.kind), report.threshold);
+  if (!report.skipped.empty()) {
+    std::printf("skipped %zu bad rows:\n", report.skipped.size());
+    const size_t shown = std::min<size_t>(report.skipped.size(), 10);
+    for (size_t i = 0; i < shown; ++i) std::printf("  %s\n", report.skipped[i].reason.c_str());
+    if (shown < report.skipped.size()) {
+      std::printf("  ... and %zu more (--json lists them all)\n", report.skipped.size() - shown);
+    }
+  }
+  std::printf("\n");
+  std::vector<std::string> header = {"overall"};
+  std::vector<const GroupAgreement*> groups;
+  for (const RaterAgreement& r : report.raters) {
+    header.push_back(r.rater);
+    groups.push_back(&r.overall);
+  }
+  PrintTable(header, GroupRows(groups, report.kind));
+  std::printf(
+      "\n(proportions with 95%% Wilson intervals; F1 and kappa with 95%% bootstrap "
+      "intervals; unscorable rows are left out of the agreement numbers)\n");
+
+  for (const RaterAgreement& r : report.raters) {
+    const BinaryCounts& c = r.overall.binary.counts;
+    std::printf("\n%s: confusion (rows: human label, columns: judge)\n", r.rater.c_str());
+    PrintMatrix(BinaryMatrix(c).rows(), {"no defect", "defect"});
+    if (r.overall.exact) {
+      const ConfusionMatrix& m = r.overall.exact->matrix;
+      std::printf("  exact levels\n");
+      PrintMatrix(m.rows(), LevelNames(report.kind, m.levels()));
+    }
+  }
+  PrintBreakdown("rubric", report, &RaterAgreement::rubrics);
+  PrintBreakdown("category", report, &RaterAgreement::categories);
+}
+
+int RunValidateLabels(JudgeFlags& f) {
+  Env* env = Env::Default();
+  const bool with_judge = !f.judge.empty();
+  std::vector<std::string> columns;
+  for (const std::string& v : f.verdicts) {
+    for (const std::string& c : SplitList(v)) columns.push_back(c);
+  }
+  if (with_judge == !columns.empty()) {
+    return Fail(Status::InvalidArgument(
+        "validate --labels: give either --judge SPEC (run a judge over the labelled rows) or "
+        "--verdicts COLUMN[,COLUMN...] (compare verdicts already in the file), not " +
+        std::string(with_judge ? "both" : "neither")));
+  }
+  LabelFileOptions& lo = f.label_options;
+  auto kind = ParseLabelKind(f.label_kind);
+  if (!kind.ok()) return Fail(kind.status().WithContext("--label-kind"));
+  lo.kind = *kind;
+  auto format = ParseLabelFileFormat(f.labels_format);
+  if (!format.ok()) return Fail(format.status().WithContext("--labels-format"));
+  lo.format = *format;
+  for (const std::string& m : f.maps) {
+    const size_t eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
+      return Fail(Status::InvalidArgument("--map " + m + ": expected FIELD=COLUMN"));
+    }
+    if (!lo.columns.emplace(m.substr(0, eq), m.substr(eq + 1)).second) {
+      return Fail(Status::InvalidArgument("--map " + m + ": field \"" + m.substr(0, eq) +
+                                          "\" is mapped twice"));
+    }
+  }
+  lo.rubric = f.validate_rubric;
+  lo.verdict_columns = columns;
+  lo.need_conversation = with_judge;
+
+  JudgeValidationOptions& vo = f.judge_validation;
+  vo.threshold = f.validation.threshold;
+
+  // The judge first: a bad spec is reported before the labels are read.
+  std::unique_ptr<ModelSet> models;
+  Judge* judge = nullptr;
+  if (with_judge) {
+    auto table = LoadModels(f.config, env);
+    if (!table.ok()) return Fail(table.status());
+    auto set = ModelSet::Create(env);
+    if (!set.ok()) return Fail(set.status());
+    models = std::move(set).value();
+    auto j = models->AddJudge(f.judge, *table);
+    if (!j.ok()) return FailLookup(j.status().WithContext("--judge"));
+    judge = *j;
+  }
+
+  auto labels = ReadLabelFile(f.labels, lo);
+  if (!labels.ok()) return FailLookup(labels.status());
+  auto report = with_judge ? ValidateJudge(judge, *labels, vo) : CompareVerdictColumns(*labels, vo);
+  if (models) models->CancelAll();
+  if (!report.ok()) return Fail(report.status());
+
+  if (!f.validation_out.empty()) {
+    Status s = WriteJudgeValidation(f.validation_out, ToJudgeValidation(*report));
+    if (!s.ok()) return Fail(s.WithContext("--out"));
+  }
+  if (f.json) {
+    std::printf("%s\n", LabelReportJson(*report, vo.agreement).dump().c_str());
+  } else {
+    PrintLabelReport(*report);
+    if (!f.validation_out.empty()) std::printf("\nwrote %s\n", f.validation_out.c_str());
+  }
+  return kExitOk;
+}
+
 void AddTrainingFlags(CLI::App* cmd, JudgeFlags* f) {
   cmd->add_option("--epochs", f->train.epochs, "Passes over the training data")
       ->check(CLI::Range(1, 1000))
@@ -206,10 +593,51 @@ CommandFn AddJudgeCommand(CLI::App& app) {
   train->add_option("--out", flags->out, "Model file to write (JSON)")->required();
   AddTrainingFlags(train, flags.get());
 
-  CLI::App* validate =
-      cmd->add_subcommand("validate", "Agreement of a model with labelled turns it has not seen");
-  validate->add_option("--model", flags->model, "Model file")->required();
-  validate->add_option("--data", flags->data, "Labelled turns (JSONL)")->required()->expected(1);
+  CLI::App* validate = cmd->add_subcommand(
+      "validate",
+      "Agreement of a judge with human labels (--labels), or of a classifier model with labelled "
+      "turns it has not seen (--model, --data)");
+  validate->add_option("--model", flags->model, "Classifier model file (with --data)");
+  validate->add_option("--data", flags->data, "Labelled turns (JSONL) for --model")->expected(1);
+  validate->add_option("--labels", flags->labels, "Human-labelled file, CSV or JSONL");
+  validate
+      ->add_option("--labels-format", flags->labels_format,
+                   "csv or jsonl (default: from the file name)")
+      ->check(CLI::IsMember({"auto", "csv", "jsonl"}));
+  validate->add_option("--map", flags->maps,
+                       "FIELD=COLUMN: where a field is (fields: id, prompt, response, messages, "
+                       "label, rubric, category); repeatable");
+  validate
+      ->add_option("--label-kind", flags->label_kind,
+                   "binary, three-way (refusal scale) or severity (0..7)")
+      ->capture_default_str();
+  validate->add_option("--rubric", flags->validate_rubric,
+                       "Rubric of rows without a rubric column (default jailbreak; refusal for "
+                       "three-way labels)");
+  validate->add_option(
+      "--judge", flags->judge,
+      "Judge to run: model name or spec (LLM judge), \"refusal\", or \"classifier:MODEL.json\"");
+  validate->add_option("--config", flags->config,
+                       "YAML file whose `models:` map names models for --judge");
+  validate->add_option("--verdicts", flags->verdicts,
+                       "Columns that already hold judge verdicts, compared side by side instead "
+                       "of running a judge (COL[,COL...]; repeatable)");
+  validate->add_option("--out", flags->validation_out,
+                       "Also write the judge validation file (JSON) for corrected rates");
+  validate->add_flag("--skip-bad-rows", flags->label_options.skip_bad_rows,
+                     "Skip and count rows with unreadable labels instead of failing");
+  validate
+      ->add_option("--bootstrap", flags->judge_validation.agreement.bootstrap,
+                   "Bootstrap resamples for the F1 and kappa intervals (0: none)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  validate->add_option("--seed", flags->judge_validation.agreement.seed, "Seed of the bootstrap")
+      ->capture_default_str();
+  validate
+      ->add_option("--max-in-flight", flags->judge_validation.max_in_flight,
+                   "Judge calls in progress at once")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   AddValidationFlags(validate, flags.get());
 
   CLI::App* cv = cmd->add_subcommand("cv", "k-fold cross-validation on one labelled file");

@@ -65,9 +65,10 @@ int WriteReport(const CampaignConfig& config, Store* store, const RedteamFlags& 
     Status s = env->WriteFileAtomic(path, text);
     if (!s.ok()) return Fail(s);
   }
+  if (Status s = WriteCampaignHtml(*report, store, base + ".html"); !s.ok()) return Fail(s);
   if (!flags.quiet) {
     std::fputs(markdown.c_str(), stdout);
-    std::printf("\nreport: %s.md and %s.json\n", base.c_str(), base.c_str());
+    std::printf("\nreport: %s.md, .json and .html\n", base.c_str());
   }
   return kExitOk;
 }

@@ -1,6 +1,7 @@
 // breakfix report: show or write the reports of a stored run.
 #include <cstdio>
 
+#include "breakfix/html_report.h"
 #include "breakfix/report.h"
 #include "cli_common.h"
 
@@ -11,6 +12,8 @@ struct ReportFlags {
   std::string run;
   std::string store = "breakfix.db";
   std::string out;
+  std::string html;
+  HtmlReportOptions html_options;
   std::string format = "console";
   ReportOptions options;
 };
@@ -32,6 +35,19 @@ int RunReportCommand(const ReportFlags& f) {
     if (!written.ok()) return Fail(written.status());
     for (const std::string& path : *written) std::fprintf(stderr, "wrote %s\n", path.c_str());
   }
+  if (!f.html.empty()) {
+    HtmlReportInput input;
+    input.title = "breakfix report: " + report->run.name;
+    input.runs.push_back(&*report);
+    Store* s = store->get();
+    const RunReport* r = &*report;
+    input.conversations = [s, r](const std::function<Status(const HtmlConversation&)>& emit) {
+      return ForEachRunConversation(s, *r, emit);
+    };
+    Status written = WriteHtmlReport(input, f.html_options, f.html);
+    if (!written.ok()) return Fail(written);
+    std::fprintf(stderr, "wrote %s\n", f.html.c_str());
+  }
   return kExitOk;
 }
 
@@ -43,6 +59,12 @@ CommandFn AddReportCommand(CLI::App& app) {
   cmd->add_option("run", flags->run, "Run name or id (see `breakfix runs`)")->required();
   cmd->add_option("--store", flags->store, "SQLite store")->capture_default_str();
   cmd->add_option("--out", flags->out, "Also write report.md, report.json, annotations.csv here");
+  cmd->add_option("--html", flags->html,
+                  "Also write a self-contained HTML report (tables, charts, conversation browser)");
+  cmd->add_option("--html-page-size", flags->html_options.page_size,
+                  "Conversations per page in the HTML report's browser")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
   cmd->add_option("--format", flags->format, "What to print: console, markdown or json")
       ->check(CLI::IsMember({"console", "markdown", "json"}))
       ->capture_default_str();

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "breakfix/html_report.h"
 #include "breakfix/interval.h"
 #include "breakfix/metrics.h"
 #include "breakfix/redteam.h"
@@ -142,6 +143,15 @@ struct CampaignReport {
 Result<CampaignReport> BuildCampaignReport(const CampaignConfig& config, Store* store);
 std::string RenderCampaignMarkdown(const CampaignReport& report);
 std::string RenderCampaignJson(const CampaignReport& report);
+
+// The campaign's self-contained HTML page (breakfix/html_report.h): attack success by strategy,
+// target, converter chain, category and persona as bars with Wilson intervals, and every attack's
+// transcript (each sent turn, reply and rating; backtracked and pruned turns marked) in the
+// browser.
+std::vector<HtmlRateChart> CampaignRateCharts(const CampaignReport& report);
+Status ForEachCampaignAttack(Store* store, const std::string& campaign,
+                             const std::function<Status(const HtmlConversation&)>& emit);
+Status WriteCampaignHtml(const CampaignReport& report, Store* store, const std::string& path);
 
 // A finding: one successful attack, everything needed to replay it (JSONL, one per line).
 Result<std::vector<std::string>> CampaignFindingsJsonl(const std::string& campaign, Store* store);

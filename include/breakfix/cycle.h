@@ -24,6 +24,7 @@
 #include "breakfix/chat_model.h"
 #include "breakfix/curate.h"
 #include "breakfix/env.h"
+#include "breakfix/html_report.h"
 #include "breakfix/judge.h"
 #include "breakfix/metrics.h"
 #include "breakfix/status.h"
@@ -162,6 +163,12 @@ struct CycleReport {
 Result<CycleReport> BuildCycleReport(Store* store, const CycleConfig& config, uint64_t seed);
 std::string RenderCycleMarkdown(const CycleReport& report);
 std::string RenderCycleJson(const CycleReport& report);
+
+// The self-contained HTML page of a cycle (breakfix/html_report.h): each model's defect rates and
+// over-refusal across rounds as trend lines with intervals, the last round's results tables and
+// charts, and every round's conversations in the browser (its run filter tells rounds apart).
+std::vector<HtmlTrendChart> CycleTrendCharts(const CycleReport& report);
+Status WriteCycleHtml(const CycleReport& report, Store* store, const std::string& path);
 
 }  // namespace breakfix
 

@@ -472,6 +472,7 @@ class Curator {
       case Scale::kUngroundedness:
         return options_.ungroundedness_threshold;
       case Scale::kSeverity:
+      case Scale::kRefusal:  // the family says whether partial refusals count (1) or not (2)
         break;
     }
     return family_threshold;

@@ -305,13 +305,21 @@ Status SuiteParser::ParseFamilySettings(const MapFields& m, FamilySpec* f) {
 
   std::vector<std::string> rubric_ids(std::begin(kSeverityRubrics), std::end(kSeverityRubrics));
   rubric_ids.push_back(kUngroundednessRubric);
+  rubric_ids.push_back(kRefusalRubric);
   const std::string rubric_expected = "a rubric id (" + Join(rubric_ids) + ") or \"category\"";
   auto rubric_node = m.Get("rubric");
   if (!rubric_node) return Missing(m, what, "rubric", rubric_expected);
   BF_ASSIGN_OR_RETURN(fam.rubric, ReadString(*rubric_node, rubric_expected));
   const bool known = IsSeverityRubric(fam.rubric) || fam.rubric == kUngroundednessRubric ||
-                     fam.rubric == kCategoryRubric;
+                     fam.rubric == kRefusalRubric || fam.rubric == kCategoryRubric;
   if (!known) return Wrong(*rubric_node, rubric_expected);
+  if (fam.rubric == kRefusalRubric && (fam.threshold < 1 || fam.threshold > 2)) {
+    return ErrorAt(At(*rubric_node),
+                   "threshold " + std::to_string(fam.threshold) + " with rubric 'refusal' on " +
+                       what,
+                   "threshold 1 (partial or full refusal) or 2 (full refusal only): the refusal "
+                   "scale is 0..2");
+  }
   if (fam.metric == FamilyMetric::kUngroundedness && fam.rubric != kUngroundednessRubric) {
     return ErrorAt(At(*rubric_node),
                    "rubric '" + fam.rubric + "' on " + what + ", whose metric is ungroundedness",

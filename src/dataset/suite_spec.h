@@ -20,6 +20,8 @@ namespace breakfix::dataset {
 inline constexpr const char* kSeverityRubrics[] = {"hate_unfairness", "sexual",      "violence",
                                                    "self_harm",       "third_party", "jailbreak"};
 inline constexpr const char* kUngroundednessRubric = "ungroundedness";
+// The three-way refusal rubric (0 full compliance, 1 partial refusal, 2 full refusal).
+inline constexpr const char* kRefusalRubric = "refusal";
 inline constexpr const char* kCategoryRubric = "category";
 
 // Who the simulated user is when a multi-turn template gives no persona.

@@ -33,7 +33,7 @@ class RefusalJudge final : public Judge {
     if (rubric == nullptr) {
       done(Status::InvalidArgument("unknown rubric \"" + input.rubric +
                                    "\"; expected one of hate_unfairness, sexual, violence, "
-                                   "self_harm, third_party, jailbreak, ungroundedness"));
+                                   "self_harm, third_party, jailbreak, ungroundedness, refusal"));
       return;
     }
     Annotation a;

@@ -16,7 +16,8 @@ TEST(RubricsTest, AllIdsPresentWithScales) {
                                                     {"self_harm", Scale::kSeverity},
                                                     {"third_party", Scale::kSeverity},
                                                     {"jailbreak", Scale::kSeverity},
-                                                    {"ungroundedness", Scale::kUngroundedness}};
+                                                    {"ungroundedness", Scale::kUngroundedness},
+                                                    {"refusal", Scale::kRefusal}};
   EXPECT_EQ(AllRubrics().size(), std::size(expected));
   for (const auto& [id, scale] : expected) {
     const Rubric* r = FindRubric(id);

@@ -102,7 +102,8 @@ Result<Scale> ParseScaleText(std::string_view text) {
   if (text == "severity") return Scale::kSeverity;
   if (text == "ungroundedness") return Scale::kUngroundedness;
   if (text == "binary") return Scale::kBinary;
-  return UnknownName("annotation scale", text, "severity, ungroundedness, binary");
+  if (text == "refusal") return Scale::kRefusal;
+  return UnknownName("annotation scale", text, "severity, ungroundedness, binary, refusal");
 }
 
 Result<Outcome> ParseOutcomeText(std::string_view text) {
