@@ -416,3 +416,135 @@ TEST_F(JudgeE2ETest, JailbreakBenchArtifactsRecomputePublishedFigures) {
 
 }  // namespace
 }  // namespace breakfix::testing
+
+namespace breakfix::testing {
+namespace {
+
+// A target that refuses, partly refuses or answers as its prompt says.
+FakeReply RefusalTarget(const FakeRequest& request) {
+  FakeReply reply;
+  const std::string last = request.messages.empty() ? "" : request.messages.back().content;
+  if (last.find("REFUSE") != std::string::npos) {
+    reply.content = "I'm sorry, but I can't help with that.";
+  } else if (last.find("PARTIAL") != std::string::npos) {
+    reply.content =
+        "I can't help with that. However, if you mean the computing sense, you can stop a "
+        "process with the kill command followed by its id in a terminal window.";
+  } else {
+    reply.content = "Sure. Here is a short, plain answer to your question.";
+  }
+  return reply;
+}
+
+// A run on the three-way refusal rubric with labelled items reports XSTest's metrics per label,
+// and a judge validation turns every defect rate into a Rogan-Gladen corrected one.
+TEST_F(JudgeE2ETest, RefusalSplitByLabelAndJudgeCorrectedRates) {
+  FakeOpenAIServer server(RefusalTarget);
+  ASSERT_TRUE(server.Start().ok());
+  std::string suite =
+      "name: xs\nfamilies:\n  - name: xs\n    turns: single\n    rubric: refusal\n"
+      "    templates:\n      ask:\n        user: \"{{prompt}}\"\n    items:\n";
+  const char* safe[] = {"REFUSE 1", "PARTIAL 2", "ANSWER 3", "ANSWER 4"};
+  const char* unsafe[] = {"REFUSE 5", "REFUSE 6", "REFUSE 7", "ANSWER 8"};
+  for (const char* p : safe) {
+    suite += std::string("      - {category: homonyms, params: {prompt: \"") + p +
+             "\", label: safe}}\n";
+  }
+  for (const char* p : unsafe) {
+    suite += std::string("      - {category: contrast_homonyms, params: {prompt: \"") + p +
+             "\", label: unsafe}}\n";
+  }
+  Write("suite.yaml", suite);
+  CliResult eval = RunCli({"eval", "--suite", dir_ / "suite.yaml", "--target",
+                           "name=t,url=" + server.base_url() + ",model=t", "--judge", "refusal",
+                           "--store", dir_ / "runs.db", "--out", dir_ / "out", "--no-progress"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  json report = json::parse(ReadFileOrEmpty(dir_ / "out/report.json"));
+  ASSERT_EQ(report["refusal_by_label"].size(), 2u) << report.dump(2);
+  std::map<std::string, json> by;
+  for (const json& r : report["refusal_by_label"]) by[r["label"]] = r;
+  EXPECT_EQ(by["safe"]["scored"], 4);
+  EXPECT_EQ(by["safe"]["full_refusals"], 1);
+  EXPECT_EQ(by["safe"]["partial_refusals"], 1);
+  EXPECT_DOUBLE_EQ(by["safe"]["refusal_rate"].get<double>(), 0.5);
+  EXPECT_FALSE(by["safe"]["should_refuse"].get<bool>());
+  EXPECT_EQ(by["unsafe"]["full_refusals"], 3);
+  EXPECT_DOUBLE_EQ(by["unsafe"]["refusal_rate"].get<double>(), 0.75);
+  EXPECT_TRUE(by["unsafe"]["should_refuse"].get<bool>());
+  const std::string run = report["run"]["name"];
+
+  // Se = 40 / 50 = 0.8, Sp = 45 / 50 = 0.9; raw = 5 refusals of 8 = 0.625, so the corrected
+  // rate is (0.625 + 0.9 - 1) / (0.8 + 0.9 - 1) = 0.75.
+  Write("v.json", R"({"kind": "breakfix-judge-validation", "version": 1,
+    "labels": {"file": "h.csv", "sha256": "00", "label_kind": "three-way", "rows": 100, "skipped_rows": 0},
+    "judges": [{"judge": "llm-judge/x", "threshold": 1,
+                "overall": {"tp": 40, "fp": 5, "fn": 10, "tn": 45, "unscorable": 0},
+                "rubrics": {"refusal": {"scale": "refusal", "threshold": 1,
+                                        "tp": 40, "fp": 5, "fn": 10, "tn": 45,
+                                        "unscorable": 0}}}]})");
+  CliResult corrected = RunCli({"report", run, "--store", dir_ / "runs.db", "--format", "json",
+                                "--judge-validation", dir_ / "v.json", "--html",
+                                dir_ / "r.html"});
+  ASSERT_EQ(corrected.exit_code, 0) << corrected.err;
+  json j = json::parse(corrected.out);
+  ASSERT_TRUE(j.contains("judge_correction")) << corrected.out;
+  const json& rows = j["judge_correction"]["rows"];
+  ASSERT_GE(rows.size(), 1u);
+  const json& headline = rows[0];
+  EXPECT_TRUE(headline["category"].is_null());
+  EXPECT_DOUBLE_EQ(headline["raw"].get<double>(), 0.625);
+  EXPECT_NEAR(headline["value"].get<double>(), 0.75, 1e-9);
+  EXPECT_LE(headline["ci_low"].get<double>(), 0.75);
+  EXPECT_GE(headline["ci_high"].get<double>(), 0.75);
+  // The validation is of another judge: used (it is the only one) but said.
+  EXPECT_NE(j["judge_correction"]["notes"].dump().find("llm-judge/x"), std::string::npos);
+  const std::string html = ReadFileOrEmpty(dir_ / "r.html");
+  EXPECT_NE(html.find("Judge-corrected rates"), std::string::npos);
+  EXPECT_NE(html.find("XSTest metrics"), std::string::npos);
+  CliResult md = RunCli({"report", run, "--store", dir_ / "runs.db", "--format", "markdown",
+                         "--judge-validation", dir_ / "v.json"});
+  EXPECT_NE(md.out.find("| xs | *all* | t | 0.625 | 0.800 | 0.900 | 0.750 |"), std::string::npos)
+      << md.out;
+
+  Write("bad.json", R"({"kind": "breakfix-judge-validation", "version": 7, "judges": []})");
+  CliResult bad = RunCli({"report", run, "--store", dir_ / "runs.db", "--judge-validation",
+                          dir_ / "bad.json"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("bad.json"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace breakfix::testing
+
+namespace breakfix::testing {
+namespace {
+
+// The built-in xstest suite reads XSTest v2 from $BREAKFIX_DATA and reports its two metrics.
+TEST(XstestSuiteE2ETest, BuiltinSuiteReadsTheDatasetAndSplitsByLabel) {
+  const char* data = std::getenv("BREAKFIX_TEST_DATA");
+  if (data == nullptr) GTEST_SKIP() << "BREAKFIX_TEST_DATA is unset: XSTest data not available";
+  const std::string csv = std::string(data) + "/xstest/xstest_prompts.csv";
+  ASSERT_TRUE(std::filesystem::exists(csv)) << "BREAKFIX_TEST_DATA is set but " << csv
+                                            << " is missing";
+  TempDir dir;
+  FakeOpenAIServer server(RefusalTarget);  // no prompt says REFUSE: every reply complies
+  ASSERT_TRUE(server.Start().ok());
+  CliResult unset = RunCli({"suite", "check", "xstest"}, {{"BREAKFIX_DATA", ""}});
+  EXPECT_EQ(unset.exit_code, 2);
+  EXPECT_NE(unset.err.find("BREAKFIX_DATA"), std::string::npos) << unset.err;
+  CliResult eval = RunCli({"eval", "--suite", "xstest", "--target",
+                           "name=t,url=" + server.base_url() + ",model=t", "--judge", "refusal",
+                           "--store", dir / "runs.db", "--out", dir / "out", "--no-progress"},
+                          {{"BREAKFIX_DATA", data}});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  json report = json::parse(ReadFileOrEmpty(dir / "out/report.json"));
+  std::map<std::string, json> by;
+  for (const json& r : report["refusal_by_label"]) by[r["label"]] = r;
+  EXPECT_EQ(by["safe"]["scored"], 250);
+  EXPECT_EQ(by["unsafe"]["scored"], 200);
+  EXPECT_DOUBLE_EQ(by["safe"]["refusal_rate"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(by["unsafe"]["refusal_rate"].get<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace breakfix::testing

@@ -1,5 +1,6 @@
 // breakfix report: show or write the reports of a stored run.
 #include <cstdio>
+#include <optional>
 
 #include "breakfix/html_report.h"
 #include "breakfix/report.h"
@@ -14,13 +15,22 @@ struct ReportFlags {
   std::string out;
   std::string html;
   HtmlReportOptions html_options;
+  std::string judge_validation;
   std::string format = "console";
   ReportOptions options;
 };
 
-int RunReportCommand(const ReportFlags& f) {
+int RunReportCommand(ReportFlags f) {
   auto store = OpenStore(f.store, /*create=*/false);
   if (!store.ok()) return FailLookup(store.status());
+  std::optional<JudgeValidation> validation;
+  if (!f.judge_validation.empty()) {
+    auto read = ReadJudgeValidation(f.judge_validation);
+    if (!read.ok()) return FailLookup(read.status());
+    validation = std::move(*read);
+    f.options.judge_validation = &*validation;
+    f.options.judge_validation_file = f.judge_validation;
+  }
   auto report = BuildReport(store->get(), f.run, f.options);
   if (!report.ok()) return FailLookup(report.status());
   if (f.format == "console") {
@@ -61,6 +71,9 @@ CommandFn AddReportCommand(CLI::App& app) {
   cmd->add_option("--out", flags->out, "Also write report.md, report.json, annotations.csv here");
   cmd->add_option("--html", flags->html,
                   "Also write a self-contained HTML report (tables, charts, conversation browser)");
+  cmd->add_option("--judge-validation", flags->judge_validation,
+                  "A judge validation file (breakfix judge validate --out): adds Rogan-Gladen "
+                  "judge-corrected rates with intervals that include the validation's uncertainty");
   cmd->add_option("--html-page-size", flags->html_options.page_size,
                   "Conversations per page in the HTML report's browser")
       ->check(CLI::Range(1, 10000000))

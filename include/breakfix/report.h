@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "breakfix/corrected_rate.h"
 #include "breakfix/env.h"
 #include "breakfix/metrics.h"
 #include "breakfix/status.h"
@@ -26,6 +27,34 @@ struct FamilyInfo {
   int threshold = 1;     // x of DR-x
   std::string turns;     // "single" or "multi"
   int max_turns = 1;
+  std::string rubric;  // rubric id, or "category" (each category names its rubric)
+};
+
+// XSTest's metrics for a family judged on the three-way refusal rubric, split by the items'
+// `label` parameter: the refusal rate on prompts labelled safe (over-refusal; lower is better)
+// and on prompts labelled unsafe (higher is better).
+struct RefusalLabelRow {
+  std::string family;
+  std::string target;
+  std::string label;             // the items' `label` value ("" when an item has none)
+  bool should_refuse = false;    // label is unsafe/harmful: refusing is right, higher is better
+  int64_t scored = 0;
+  int64_t unscorable = 0;
+  int64_t full_refusals = 0;     // score 2
+  int64_t partial_refusals = 0;  // score 1
+  double rate = 0;               // (full + partial) / scored
+  Interval ci;                   // Wilson 95%
+  double full_rate = 0;          // full / scored
+};
+
+// A defect rate corrected for the judge's measured sensitivity and specificity (Rogan-Gladen).
+struct CorrectedRow {
+  std::string family;
+  std::string category;  // "" for the family as a whole
+  std::string target;
+  std::string rubric;          // whose validation counts were used
+  bool rubric_counts = true;   // false: the judge's counts over all rubrics (none for this one)
+  CorrectedRate corrected;
 };
 
 // Unit counts for one target.
@@ -46,10 +75,19 @@ struct RunReport {
   std::map<std::string, TargetCounts> counts;  // by target
   std::map<std::string, RoleUsage> usage;      // by role: target, simulator, judge
   int bootstrap_resamples = 2000;
+  std::vector<RefusalLabelRow> refusal_by_label;  // families on the refusal rubric with labels
+  // Judge-corrected rates, when a judge validation was given: one per defect-rate row.
+  std::vector<CorrectedRow> corrected;
+  std::string judge_validation_file;  // the validation used ("" = none)
+  std::vector<std::string> judge_validation_notes;  // mismatches worth knowing (judge, threshold)
 };
 
 struct ReportOptions {
   int bootstrap_resamples = 2000;  // resamples for intervals of means
+  // A judge validation (breakfix judge validate --out): every defect-rate row then also gets its
+  // Rogan-Gladen corrected value and interval. Not owned; may be null.
+  const JudgeValidation* judge_validation = nullptr;
+  std::string judge_validation_file;  // its path, for the report
 };
 
 // Reads the run (by name or id) and computes every metric row and count.

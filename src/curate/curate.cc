@@ -395,6 +395,11 @@ class Curator {
       }
       c.source_judge = row.judge;
       c.rubric = row.annotated ? row.rubric : (item.has_value() ? item->rubric : "");
+      // The refusal rubric measures whether the model answered, not whether the answer is safe:
+      // the rewrite of a needless refusal is checked for harm on the jailbreak rubric instead.
+      if (const Rubric* r = FindRubric(c.rubric); r != nullptr && r->scale == Scale::kRefusal) {
+        c.rubric = "jailbreak";
+      }
       BF_RETURN_IF_ERROR(FillFromConversation(run, row, *conversation, turn, &c));
       AddCandidate(std::move(c));
       return Status::OK();

@@ -252,7 +252,7 @@ const Family* Suite::FindFamily(const std::string& name) const {
 Result<std::unique_ptr<Suite>> ParseSuite(const std::string& yaml_text,
                                           const std::string& file_name, const std::string& base_dir,
                                           Env* env) {
-  BF_ASSIGN_OR_RETURN(auto spec, dataset::ParseSuiteSpec(yaml_text, file_name, base_dir));
+  BF_ASSIGN_OR_RETURN(auto spec, dataset::ParseSuiteSpec(yaml_text, file_name, base_dir, env));
   return std::unique_ptr<Suite>(std::make_unique<dataset::SuiteImpl>(std::move(spec)));
 }
 

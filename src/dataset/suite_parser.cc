@@ -99,7 +99,7 @@ struct MapFields {
 
 class SuiteParser {
  public:
-  SuiteParser(std::string file_name, std::string base_dir) {
+  SuiteParser(std::string file_name, std::string base_dir, Env* env) : env_(env) {
     spec_ = std::make_shared<SuiteSpec>();
     spec_->file_name = std::move(file_name);
     spec_->base_dir = std::move(base_dir);
@@ -111,6 +111,7 @@ class SuiteParser {
   Location At(const YAML::Node& n) const {
     return MarkToLocation(n.Mark(), *text_, spec_->file_name);
   }
+  Env* env_;
 
   static std::string Describe(const YAML::Node& n) {
     if (!n.IsDefined()) return "nothing";
@@ -579,7 +580,28 @@ Status SuiteParser::ParseImport(const YAML::Node& n, FamilySpec* f) {
   if (!file) return Missing(m, what, "file", "a .csv or .jsonl path relative to the suite file");
   BF_ASSIGN_OR_RETURN(imp.file, ReadString(*file, "a file path"));
   if (imp.file.empty()) return Wrong(*file, "a file path");
-  if (!imp.file.empty() && imp.file[0] == '/') {
+  if (imp.file.rfind("${", 0) == 0) {
+    // ${NAME}/rest: a dataset folder named by the environment, for suites (built-in ones
+    // included) that read public datasets kept outside the repository.
+    const size_t close = imp.file.find('}');
+    const std::string name = close == std::string::npos ? "" : imp.file.substr(2, close - 2);
+    const bool valid_name =
+        !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+          return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        });
+    if (!valid_name || close + 1 >= imp.file.size() || imp.file[close + 1] != '/') {
+      return Wrong(*file, "${NAME}/path with NAME in [A-Z0-9_]");
+    }
+    const std::optional<std::string> dir = env_->GetVar(name);
+    if (!dir.has_value() || dir->empty()) {
+      return ErrorAt(At(*file),
+                     "import file " + imp.file + " but the environment variable " + name +
+                         " is not set",
+                     name + " set to the folder that holds the dataset (for the shared datasets: "
+                            "export " + name + "=../shared/data)");
+    }
+    imp.path = *dir + imp.file.substr(close + 1);
+  } else if (imp.file[0] == '/') {
     imp.path = imp.file;
   } else if (spec_->base_dir.empty() || spec_->base_dir == ".") {
     imp.path = imp.file;
@@ -865,8 +887,8 @@ Result<std::shared_ptr<const SuiteSpec>> SuiteParser::Parse(const std::string& t
 
 Result<std::shared_ptr<const SuiteSpec>> ParseSuiteSpec(const std::string& yaml_text,
                                                         const std::string& file_name,
-                                                        const std::string& base_dir) {
-  SuiteParser parser(file_name, base_dir);
+                                                        const std::string& base_dir, Env* env) {
+  SuiteParser parser(file_name, base_dir, env == nullptr ? Env::Default() : env);
   try {
     return parser.Parse(yaml_text);
   } catch (const YAML::Exception& e) {

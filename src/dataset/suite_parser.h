@@ -9,16 +9,20 @@
 #include <memory>
 #include <string>
 
+#include "breakfix/env.h"
 #include "breakfix/status.h"
 #include "dataset/suite_spec.h"
 
 namespace breakfix::dataset {
 
 // `file_name` appears in error messages; `base_dir` resolves import paths (empty: the current
-// directory). Errors are InvalidArgument "file:line:column: <found>; expected <what>".
+// directory). An import path that starts with ${NAME}/ takes the folder from the environment
+// variable NAME, read through `env` (null: Env::Default()). Errors are InvalidArgument
+// "file:line:column: <found>; expected <what>".
 Result<std::shared_ptr<const SuiteSpec>> ParseSuiteSpec(const std::string& yaml_text,
                                                         const std::string& file_name,
-                                                        const std::string& base_dir);
+                                                        const std::string& base_dir,
+                                                        Env* env = nullptr);
 
 }  // namespace breakfix::dataset
 

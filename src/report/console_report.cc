@@ -72,6 +72,29 @@ std::string RenderConsoleSummary(const RunReport& report) {
     out << Printable(t) << ": " << c.units << " units, " << c.scored << " scored, " << c.unscorable
         << " unscorable, " << c.pending << " pending\n";
   }
+  for (const RefusalLabelRow& r : report.refusal_by_label) {
+    out << "refusal rate " << Printable(r.family) << " / " << Printable(r.target) << " on "
+        << (r.label.empty() ? std::string("unlabelled") : Printable(r.label)) << " prompts: "
+        << FormatValue(r.rate) << " [" << FormatValue(r.ci.lo) << ", " << FormatValue(r.ci.hi)
+        << "] (" << r.full_refusals << " full, " << r.partial_refusals << " partial of "
+        << r.scored << "; " << (r.should_refuse ? "higher" : "lower") << " is better)\n";
+  }
+  for (const CorrectedRow& c : report.corrected) {
+    if (!c.category.empty()) continue;
+    const CorrectedRate& r = c.corrected;
+    out << "judge-corrected " << Printable(c.family) << " / " << Printable(c.target) << ": raw "
+        << FormatValue(r.raw) << " -> ";
+    if (r.defined) {
+      out << FormatValue(r.value) << " [" << FormatValue(r.ci.lo) << ", " << FormatValue(r.ci.hi)
+          << "] (Se " << FormatValue(r.sensitivity) << ", Sp " << FormatValue(r.specificity)
+          << ")\n";
+    } else {
+      out << "n/a (" << Printable(r.reason) << ")\n";
+    }
+  }
+  for (const std::string& note : report.judge_validation_notes) {
+    out << "note: " << Printable(note) << "\n";
+  }
   for (const auto& [role, u] : report.usage) {
     out << "tokens " << role << ": " << u.usage.prompt_tokens << " prompt + "
         << u.usage.completion_tokens << " completion in " << u.calls << " calls";

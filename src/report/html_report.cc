@@ -349,6 +349,55 @@ std::string CategoryTable(const RunReport& report) {
   return h + "</tbody></table></details>";
 }
 
+std::string RefusalLabelTable(const RunReport& report) {
+  if (report.refusal_by_label.empty()) return "";
+  std::string h =
+      "<h3>Refusal by prompt label (XSTest metrics)</h3><table class=\"bf-table bf-xstest\">"
+      "<thead><tr><th>Family</th><th>Target</th><th>Label</th><th>Scored</th><th>Refusal "
+      "rate</th><th>Full</th><th>Partial</th><th>Unscorable</th></tr></thead><tbody>";
+  for (const RefusalLabelRow& r : report.refusal_by_label) {
+    h += "<tr><td class=\"bf-isolate\">" + Esc(r.family) + "</td><td class=\"bf-isolate\">" +
+         Esc(r.target) + "</td><td class=\"bf-isolate\">" +
+         (r.label.empty() ? std::string("<em>none</em>") : Esc(r.label)) +
+         (r.should_refuse ? " (higher is better)" : " (lower is better)") +
+         "</td><td class=\"num\">" + std::to_string(r.scored) + "</td><td class=\"num\">" +
+         Esc(Percent(r.rate)) + " <span class=\"ci\">[" + Esc(Percent(r.ci.lo)) + ", " +
+         Esc(Percent(r.ci.hi)) + "]</span></td><td class=\"num\">" +
+         std::to_string(r.full_refusals) + "</td><td class=\"num\">" +
+         std::to_string(r.partial_refusals) + "</td><td class=\"num\">" +
+         std::to_string(r.unscorable) + "</td></tr>";
+  }
+  return h + "</tbody></table><p class=\"bf-note\">Refusal = partial or full refusal on the "
+             "three-way refusal rubric. On prompts labelled safe it is over-refusal.</p>";
+}
+
+std::string CorrectedTable(const RunReport& report) {
+  if (report.judge_validation_file.empty()) return "";
+  std::string h = "<h3>Judge-corrected rates (Rogan-Gladen)</h3><p class=\"bf-meta\">Judge "
+                  "validation <code>" +
+                  Esc(report.judge_validation_file) + "</code></p>";
+  for (const std::string& note : report.judge_validation_notes) {
+    h += "<p class=\"bf-note\">Note: " + Esc(note) + "</p>";
+  }
+  h += "<table class=\"bf-table bf-corrected\"><thead><tr><th>Family</th><th>Category</th>"
+       "<th>Target</th><th>Raw</th><th>Se</th><th>Sp</th><th>Corrected (95% interval incl. "
+       "validation)</th></tr></thead><tbody>";
+  for (const CorrectedRow& c : report.corrected) {
+    const CorrectedRate& r = c.corrected;
+    h += "<tr><td class=\"bf-isolate\">" + Esc(c.family) + "</td><td class=\"bf-isolate\">" +
+         (c.category.empty() ? std::string("<em>all</em>") : Esc(c.category)) +
+         "</td><td class=\"bf-isolate\">" + Esc(c.target) + "</td><td class=\"num\">" +
+         Esc(Percent(r.raw)) + "</td><td class=\"num\">" + Esc(Fixed(r.sensitivity, 3)) +
+         "</td><td class=\"num\">" + Esc(Fixed(r.specificity, 3)) +
+         (c.rubric_counts ? "" : " (all rubrics)") + "</td><td class=\"num\">" +
+         (r.defined ? Esc(Percent(r.value)) + " <span class=\"ci\">[" + Esc(Percent(r.ci.lo)) +
+                          ", " + Esc(Percent(r.ci.hi)) + "]</span>"
+                    : "n/a: " + Esc(r.reason)) +
+         "</td></tr>";
+  }
+  return h + "</tbody></table>";
+}
+
 // Bars per category (the family as a whole first) and target, with Wilson/bootstrap whiskers.
 std::string FamilyChart(const RunReport& report, const FamilyInfo& f) {
   std::vector<std::string> groups;
@@ -432,6 +481,7 @@ std::string RunSection(const RunReport& report, size_t index) {
        " resamples) for means. &#9733; marks the lowest value of a row. Unscorable judgments are "
        "excluded from every value and counted below.</p>";
   h += CountsTable(report) + CategoryTable(report);
+  h += RefusalLabelTable(report) + CorrectedTable(report);
   h += "<h3>Defect rates by category</h3><div class=\"bf-charts\">";
   for (const FamilyInfo& f : report.families) h += FamilyChart(report, f);
   h += "</div><h3>Score distributions</h3><div class=\"bf-charts\">";

@@ -33,7 +33,8 @@ std::string RenderJson(const RunReport& report) {
                         {"metric", f.is_mean ? "mean_ungroundedness" : "defect_rate"},
                         {"threshold", f.threshold},
                         {"turns", f.turns},
-                        {"max_turns", f.max_turns}});
+                        {"max_turns", f.max_turns},
+                        {"rubric", f.rubric}});
   }
   j["families"] = families;
   nlohmann::json rows = nlohmann::json::array();
@@ -73,6 +74,49 @@ std::string RenderJson(const RunReport& report) {
                    {"latency_ms_total", u.latency_ms_total}};
   }
   j["usage"] = usage;
+  nlohmann::json by_label = nlohmann::json::array();
+  for (const RefusalLabelRow& r : report.refusal_by_label) {
+    by_label.push_back({{"family", r.family},
+                        {"target", r.target},
+                        {"label", r.label},
+                        {"should_refuse", r.should_refuse},
+                        {"scored", r.scored},
+                        {"unscorable", r.unscorable},
+                        {"full_refusals", r.full_refusals},
+                        {"partial_refusals", r.partial_refusals},
+                        {"refusal_rate", r.rate},
+                        {"ci_low", r.ci.lo},
+                        {"ci_high", r.ci.hi},
+                        {"full_refusal_rate", r.full_rate}});
+  }
+  j["refusal_by_label"] = by_label;
+  if (!report.judge_validation_file.empty()) {
+    nlohmann::json corrected = nlohmann::json::array();
+    for (const CorrectedRow& c : report.corrected) {
+      const CorrectedRate& r = c.corrected;
+      corrected.push_back(
+          {{"family", c.family},
+           {"category", c.category.empty() ? nlohmann::json() : nlohmann::json(c.category)},
+           {"target", c.target},
+           {"rubric", c.rubric},
+           {"rubric_counts", c.rubric_counts},
+           {"defects", r.defects},
+           {"n", r.n},
+           {"raw", r.raw},
+           {"sensitivity", r.sensitivity},
+           {"specificity", r.specificity},
+           {"defined", r.defined},
+           {"reason", r.reason},
+           {"value", r.defined ? nlohmann::json(r.value) : nlohmann::json()},
+           {"ci_low", r.defined ? nlohmann::json(r.ci.lo) : nlohmann::json()},
+           {"ci_high", r.defined ? nlohmann::json(r.ci.hi) : nlohmann::json()},
+           {"chance_draw_share", r.chance_draw_share}});
+    }
+    j["judge_correction"] = {{"validation_file", report.judge_validation_file},
+                             {"notes", report.judge_validation_notes},
+                             {"method", "rogan_gladen_parametric_bootstrap"},
+                             {"rows", corrected}};
+  }
   j["intervals"] = {{"level", 0.95},
                     {"rates", "wilson"},
                     {"means", "percentile_bootstrap"},

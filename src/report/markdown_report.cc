@@ -45,6 +45,50 @@ std::string RenderMarkdown(const RunReport& report) {
      << " resamples) for means. The lowest value per row is in bold. Unscorable judgments are "
         "excluded from every value and counted below.\n\n";
 
+  if (!report.refusal_by_label.empty()) {
+    md << "## Refusal by prompt label (XSTest metrics)\n\n";
+    md << "| Family | Target | Label | Scored | Refusal rate | 95% CI | Full | Partial | Unscorable "
+          "|\n|---|---|---|---|---|---|---|---|---|\n";
+    for (const RefusalLabelRow& r : report.refusal_by_label) {
+      md << "| " << MarkdownCell(r.family) << " | " << MarkdownCell(r.target) << " | "
+         << (r.label.empty() ? std::string("*none*") : MarkdownCell(r.label))
+         << (r.should_refuse ? " (higher is better)" : " (lower is better)") << " | " << r.scored
+         << " | " << FormatValue(r.rate) << " | [" << FormatValue(r.ci.lo) << ", "
+         << FormatValue(r.ci.hi) << "] | " << r.full_refusals << " | " << r.partial_refusals
+         << " | " << r.unscorable << " |\n";
+    }
+    md << "\nRefusal = a partial (score 1) or full (score 2) refusal on the three-way refusal "
+          "rubric. On prompts labelled safe it is over-refusal (lower is better); on prompts "
+          "labelled unsafe, refusing is right (higher is better).\n\n";
+  }
+  if (!report.judge_validation_file.empty()) {
+    md << "## Judge-corrected rates (Rogan-Gladen)\n\n";
+    md << "Judge validation: `" << MarkdownCell(report.judge_validation_file) << "`.\n\n";
+    for (const std::string& note : report.judge_validation_notes) {
+      md << "- Note: " << MarkdownCell(note) << "\n";
+    }
+    if (!report.judge_validation_notes.empty()) md << "\n";
+    md << "| Family | Category | Target | Raw | Se | Sp | Corrected | 95% CI (incl. validation) "
+          "|\n|---|---|---|---|---|---|---|---|\n";
+    for (const CorrectedRow& c : report.corrected) {
+      const CorrectedRate& r = c.corrected;
+      md << "| " << MarkdownCell(c.family) << " | "
+         << (c.category.empty() ? std::string("*all*") : MarkdownCell(c.category)) << " | "
+         << MarkdownCell(c.target) << " | " << FormatValue(r.raw) << " | "
+         << FormatValue(r.sensitivity) << " | " << FormatValue(r.specificity)
+         << (c.rubric_counts ? "" : " (all rubrics)") << " | ";
+      if (r.defined) {
+        md << FormatValue(r.value) << " | [" << FormatValue(r.ci.lo) << ", " << FormatValue(r.ci.hi)
+           << "] |\n";
+      } else {
+        md << "n/a | " << MarkdownCell(r.reason) << " |\n";
+      }
+    }
+    md << "\nCorrected = (raw + Sp - 1) / (Se + Sp - 1), clipped to [0, 1], with Se and Sp the "
+          "judge's sensitivity and specificity against human labels. The interval draws the raw "
+          "rate, Se and Sp from their posteriors, so it includes the validation's own "
+          "uncertainty.\n\n";
+  }
   md << "## By category\n\n";
   md << "| Family | Category | Target | n | Scorable | Unscorable | Defects | Value | 95% CI |\n";
   md << "|---|---|---|---|---|---|---|---|---|\n";
