@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "breakfix/report.h"
 #include "breakfix/suite.h"
+#include "breakfix/html_report.h"
 #include "cli_common.h"
 
 namespace breakfix::cli {
@@ -21,6 +23,7 @@ struct EvalFlags {
   std::string store = "breakfix.db";
   std::string out;
   std::string families;
+  std::string judge_validation;
   bool no_progress = false;
   bool quiet = false;
   bool dry_run = false;
@@ -212,6 +215,12 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
     return kExitOk;
   }
 
+  std::optional<JudgeValidation> validation;
+  if (!flags.judge_validation.empty()) {
+    auto read = ReadJudgeValidation(flags.judge_validation);
+    if (!read.ok()) return FailLookup(read.status());
+    validation = std::move(*read);
+  }
   auto store = OpenStore(flags.store, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
 
@@ -225,11 +234,28 @@ int RunEvalCommand(CLI::App* cmd, EvalFlags& flags) {
   signals.Restore();
   if (!result.ok()) return Fail(result.status());
 
-  auto report = BuildReport(store->get(), result->run.name, ReportOptions{});
+  ReportOptions report_options;
+  report_options.judge_validation = validation ? &*validation : nullptr;
+  report_options.judge_validation_file = flags.judge_validation;
+  auto report = BuildReport(store->get(), result->run.name, report_options);
   if (!report.ok()) return Fail(report.status());
   const std::string out = flags.out.empty() ? "breakfix-reports/" + result->run.name : flags.out;
   auto written = WriteReportFiles(store->get(), *report, out, env);
   if (!written.ok()) return Fail(written.status());
+  {
+    // The self-contained page with charts and the conversation browser.
+    HtmlReportInput page;
+    page.title = "breakfix report: " + report->run.name;
+    page.runs.push_back(&*report);
+    Store* s = store->get();
+    const RunReport* r = &*report;
+    page.conversations = [s, r](const std::function<Status(const HtmlConversation&)>& emit) {
+      return ForEachRunConversation(s, *r, emit);
+    };
+    const std::string html = out + "/report.html";
+    if (Status st = WriteHtmlReport(page, HtmlReportOptions{}, html); !st.ok()) return Fail(st);
+    written->push_back(html);
+  }
   if (!flags.quiet) {
     std::printf("%s", RenderConsoleSummary(*report).c_str());
     for (const std::string& path : *written) std::printf("wrote %s\n", path.c_str());
@@ -278,6 +304,9 @@ CommandFn AddEvalCommand(CLI::App& app) {
                   "Run name (default: suite + configuration hash, so reruns resume)");
   cmd->add_option("--seed", flags->options.seed, "Seed sent with every request")
       ->capture_default_str();
+  cmd->add_option("--judge-validation", flags->judge_validation,
+                  "A judge validation file (breakfix judge validate --out): the reports add "
+                  "Rogan-Gladen judge-corrected rates");
   cmd->add_option("--families", flags->families, "Comma-separated families to run (default all)");
   cmd->add_option("--limit", flags->options.limit_per_family,
                   "First N items of each family (0 = all)")
