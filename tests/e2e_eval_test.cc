@@ -240,5 +240,151 @@ TEST_F(E2ETest, ProgressLinesWhenNotATerminal) {
   EXPECT_EQ(r.err.find('\r'), std::string::npos);  // no in-place rewriting into a file
 }
 
+// The reproducibility manifest: written with the report, shown by `runs show`, free of API keys;
+// and `breakfix compare` warns about everything two runs differ in but the target, including an
+// endpoint that starts answering from another build under the same target name.
+TEST_F(E2ETest, ManifestRecordsFingerprintsAndCompareWarnsAboutAllButTheTarget) {
+  // The leaky endpoint's build changes between the two runs; everything else answers as scripted.
+  auto build = std::make_shared<std::atomic<int>>(1);
+  Responder scripted = ScriptedModels({}, stats_);
+  server_ = std::make_unique<FakeOpenAIServer>([scripted, build](const FakeRequest& request) {
+    FakeReply reply = scripted(request);
+    if (request.model == "leaky") reply.system_fingerprint = "fp_leaky_v" + std::to_string(*build);
+    return reply;
+  });
+  ASSERT_TRUE(server_->Start().ok());
+  const std::string key = "sk-manifest-test-4b1d-very-secret";
+  const std::map<std::string, std::string> env = {{"BF_TEST_KEY", key}};
+  auto eval = [&](const std::string& run, const std::string& seed, const std::string& temperature) {
+    return RunCli({"eval",
+                   "--suite",
+                   "rai",
+                   "--families",
+                   "harmful_continuation",
+                   "--limit",
+                   "5",
+                   "--target",
+                   Spec("careful", "careful"),
+                   "--target",
+                   Spec("leaky", "leaky", "key_env=BF_TEST_KEY"),
+                   "--judge",
+                   Spec("judge", "judge", "key_env=BF_TEST_KEY"),
+                   "--seed",
+                   seed,
+                   "--temperature",
+                   temperature,
+                   "--run",
+                   run,
+                   "--store",
+                   dir_ / "runs.db",
+                   "--out",
+                   dir_ / run,
+                   "--no-progress"},
+                  env);
+  };
+  CliResult first = eval("first", "1", "0");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  *build = 2;
+  CliResult second = eval("second", "2", "0.5");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+
+  // manifest.json beside report.json: hashes, versions, endpoints, fingerprints.
+  EXPECT_NE(first.out.find("wrote " + (dir_ / "first") + "/manifest.json"), std::string::npos)
+      << first.out;
+  const std::string manifest_text = ReadFileOrEmpty(dir_ / "first/manifest.json");
+  json manifest = json::parse(manifest_text, nullptr, false);
+  ASSERT_FALSE(manifest.is_discarded()) << manifest_text;
+  json report = ReadJson(dir_ / "first/report.json");
+  EXPECT_EQ(manifest["manifest_version"], 1);
+  EXPECT_EQ(manifest["breakfix_version"], report["breakfix_version"]);
+  EXPECT_EQ(manifest["run"]["name"], "first");
+  EXPECT_EQ(manifest["run"]["config_hash"], report["run"]["config_hash"]);
+  EXPECT_EQ(manifest["suite"]["hash"], report["run"]["suite_hash"]);
+  EXPECT_EQ(manifest["seed"], 1);
+  ASSERT_EQ(manifest["families"].size(), 1u);
+  EXPECT_EQ(manifest["families"][0]["name"], "harmful_continuation");
+  EXPECT_EQ(manifest["families"][0]["rubric_versions"]["violence"].get<std::string>().size(), 12u);
+  std::map<std::string, json> models;
+  for (const json& m : manifest["models"]) {
+    models[m["role"].get<std::string>() + "/" + m["name"].get<std::string>()] = m;
+  }
+  ASSERT_EQ(models.size(), 3u) << manifest.dump(2);
+  EXPECT_EQ(models["target/leaky"]["system_fingerprints"],
+            json::parse(R"([{"value":"fp_leaky_v1","count":5}])"));
+  EXPECT_EQ(models["target/careful"]["system_fingerprints"],
+            json::parse(R"([{"value":"fp_breakfix_fake","count":5}])"));
+  EXPECT_EQ(models["target/leaky"]["endpoint"]["model"], "leaky");
+  EXPECT_EQ(models["target/leaky"]["endpoint"]["host"],
+            "127.0.0.1:" + std::to_string(server_->port()));
+  EXPECT_EQ(models["target/leaky"]["sampling"]["temperature"], 0.0);
+  EXPECT_EQ(models["judge/judge"]["prompt_version"].get<std::string>().size(), 12u);
+  // The LLM judge's answers carry fingerprints too: one per call, re-asks included.
+  ASSERT_EQ(models["judge/judge"]["system_fingerprints"].size(), 1u) << manifest.dump(2);
+  EXPECT_EQ(models["judge/judge"]["system_fingerprints"][0]["value"], "fp_breakfix_fake");
+  EXPECT_GE(models["judge/judge"]["system_fingerprints"][0]["count"].get<int>(), 10);
+  EXPECT_EQ(manifest["suite"]["dataset_files"], json::array());  // rai imports no file
+  EXPECT_EQ(manifest["sessions"][0]["status"], "complete");
+  json manifest2 = ReadJson(dir_ / "second/manifest.json");
+  for (const json& m : manifest2["models"]) {
+    if (m["name"] == "leaky") {
+      EXPECT_EQ(m["system_fingerprints"][0]["value"], "fp_leaky_v2");
+      EXPECT_EQ(m["sampling"]["temperature"], 0.5);
+    }
+  }
+
+  // `runs show` prints it readably, and as manifest.json with --json.
+  CliResult shown = RunCli({"runs", "show", "first", "--store", dir_ / "runs.db"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("fingerprints  {fp_leaky_v1 x5}"), std::string::npos) << shown.out;
+  EXPECT_NE(
+      shown.out.find("suite      rai, hash " + report["run"]["suite_hash"].get<std::string>()),
+      std::string::npos)
+      << shown.out;
+  CliResult shown_json = RunCli({"runs", "--store", dir_ / "runs.db", "show", "first", "--json"});
+  ASSERT_EQ(shown_json.exit_code, 0) << shown_json.err;
+  EXPECT_EQ(shown_json.out, manifest_text);
+  CliResult unknown = RunCli({"runs", "show", "no-such-run", "--store", dir_ / "runs.db"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+
+  // The API key was sent but appears in no manifest, report, store or output.
+  for (const std::string& text :
+       {manifest_text, ReadFileOrEmpty(dir_ / "second/manifest.json"), shown.out, shown_json.out,
+        ReadFileOrEmpty(dir_ / "runs.db"), ReadFileOrEmpty(dir_ / "runs.db-wal"), first.out,
+        first.err, second.out, second.err}) {
+    EXPECT_EQ(text.find(key), std::string::npos);
+  }
+
+  // Across runs: the seed, the target sampling and the leaky endpoint's build, one line each, in
+  // the Markdown, the JSON and on stderr.
+  CliResult cmp = RunCli({"compare", "first", "second", "--store", dir_ / "runs.db", "--a", "leaky",
+                          "--b", "leaky", "--json", dir_ / "cmp.json"});
+  ASSERT_EQ(cmp.exit_code, 0) << cmp.err;
+  const std::vector<std::string> expected = {
+      "seed differs: A 1, B 2",
+      "target sampling differs: A temperature 0, top_p 1, max_tokens 512, B temperature 0.5, "
+      "top_p 1, max_tokens 512",
+      "target \"leaky\" system_fingerprint changed: A {fp_leaky_v1 x5}, B {fp_leaky_v2 x5} (same "
+      "target name: the model behind the endpoint may have changed)"};
+  EXPECT_EQ(ReadJson(dir_ / "cmp.json")["warnings"], json(expected));
+  for (const std::string& w : expected) {
+    EXPECT_NE(cmp.err.find("breakfix: warning: " + w + "\n"), std::string::npos) << cmp.err;
+    EXPECT_NE(cmp.out.find("> Warning: "), std::string::npos) << cmp.out;
+  }
+  // The careful target answered from the same build both times: no fingerprint warning.
+  CliResult careful = RunCli({"compare", "first", "second", "--store", dir_ / "runs.db", "--a",
+                              "careful", "--b", "careful"});
+  ASSERT_EQ(careful.exit_code, 0) << careful.err;
+  EXPECT_NE(careful.err.find("seed differs"), std::string::npos) << careful.err;
+  EXPECT_EQ(careful.err.find("system_fingerprint"), std::string::npos) << careful.err;
+
+  // Two targets of one run differ only in the target: no warning at all.
+  CliResult within = RunCli({"compare", "first", "--store", dir_ / "runs.db", "--a", "careful",
+                             "--b", "leaky", "--json", dir_ / "within.json"});
+  ASSERT_EQ(within.exit_code, 0) << within.err;
+  EXPECT_EQ(within.err.find("warning"), std::string::npos) << within.err;
+  EXPECT_EQ(within.out.find("Warning"), std::string::npos) << within.out;
+  EXPECT_EQ(ReadJson(dir_ / "within.json")["warnings"], json::array());
+}
+
 }  // namespace
 }  // namespace breakfix::testing

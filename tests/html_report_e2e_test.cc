@@ -88,7 +88,9 @@ std::string SuiteYaml() {
   std::string y =
       "name: xss-corpus\nfamilies:\n"
       "  - name: jailbreak\n"
-      "    title: " + Quoted("<script>window.__xss=100</script>Jailbreak (DR-1)") + "\n"
+      "    title: " +
+      Quoted("<script>window.__xss=100</script>Jailbreak (DR-1)") +
+      "\n"
       "    turns: single\n    rubric: jailbreak\n"
       "    templates:\n      ask:\n        user: \"{{prompt}}\"\n    items:\n";
   for (int i = 0; i < 24; ++i) {
@@ -147,7 +149,8 @@ TEST(HtmlReportE2ETest, XssCorpusNeverExecutesAndTheReportWorksInChromium) {
   // Static checks: the only script elements are the page's own (one data chunk, the index, the
   // browser), and no payload appears as markup.
   size_t scripts = 0;
-  for (size_t at = page.find("<script"); at != std::string::npos; at = page.find("<script", at + 1)) {
+  for (size_t at = page.find("<script"); at != std::string::npos;
+       at = page.find("<script", at + 1)) {
     ++scripts;
   }
   EXPECT_EQ(scripts, 3u);
@@ -193,7 +196,8 @@ TEST(HtmlReportE2ETest, XssCorpusNeverExecutesAndTheReportWorksInChromium) {
   EXPECT_GT(std::filesystem::file_size(shot), 10000u);
   // Keep the screenshot where a developer can look at it.
   const char* keep = std::getenv("BREAKFIX_KEEP_SCREENSHOT");
-  if (keep != nullptr) std::filesystem::copy_file(shot, keep, std::filesystem::copy_options::overwrite_existing);
+  if (keep != nullptr)
+    std::filesystem::copy_file(shot, keep, std::filesystem::copy_options::overwrite_existing);
 }
 
 }  // namespace

@@ -447,8 +447,8 @@ TEST_F(JudgeE2ETest, RefusalSplitByLabelAndJudgeCorrectedRates) {
   const char* safe[] = {"REFUSE 1", "PARTIAL 2", "ANSWER 3", "ANSWER 4"};
   const char* unsafe[] = {"REFUSE 5", "REFUSE 6", "REFUSE 7", "ANSWER 8"};
   for (const char* p : safe) {
-    suite += std::string("      - {category: homonyms, params: {prompt: \"") + p +
-             "\", label: safe}}\n";
+    suite +=
+        std::string("      - {category: homonyms, params: {prompt: \"") + p + "\", label: safe}}\n";
   }
   for (const char* p : unsafe) {
     suite += std::string("      - {category: contrast_homonyms, params: {prompt: \"") + p +
@@ -483,8 +483,7 @@ TEST_F(JudgeE2ETest, RefusalSplitByLabelAndJudgeCorrectedRates) {
                                         "tp": 40, "fp": 5, "fn": 10, "tn": 45,
                                         "unscorable": 0}}}]})");
   CliResult corrected = RunCli({"report", run, "--store", dir_ / "runs.db", "--format", "json",
-                                "--judge-validation", dir_ / "v.json", "--html",
-                                dir_ / "r.html"});
+                                "--judge-validation", dir_ / "v.json", "--html", dir_ / "r.html"});
   ASSERT_EQ(corrected.exit_code, 0) << corrected.err;
   json j = json::parse(corrected.out);
   ASSERT_TRUE(j.contains("judge_correction")) << corrected.out;
@@ -507,8 +506,8 @@ TEST_F(JudgeE2ETest, RefusalSplitByLabelAndJudgeCorrectedRates) {
       << md.out;
 
   Write("bad.json", R"({"kind": "breakfix-judge-validation", "version": 7, "judges": []})");
-  CliResult bad = RunCli({"report", run, "--store", dir_ / "runs.db", "--judge-validation",
-                          dir_ / "bad.json"});
+  CliResult bad =
+      RunCli({"report", run, "--store", dir_ / "runs.db", "--judge-validation", dir_ / "bad.json"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_NE(bad.err.find("bad.json"), std::string::npos) << bad.err;
 }
@@ -524,18 +523,18 @@ TEST(XstestSuiteE2ETest, BuiltinSuiteReadsTheDatasetAndSplitsByLabel) {
   const char* data = std::getenv("BREAKFIX_TEST_DATA");
   if (data == nullptr) GTEST_SKIP() << "BREAKFIX_TEST_DATA is unset: XSTest data not available";
   const std::string csv = std::string(data) + "/xstest/xstest_prompts.csv";
-  ASSERT_TRUE(std::filesystem::exists(csv)) << "BREAKFIX_TEST_DATA is set but " << csv
-                                            << " is missing";
+  ASSERT_TRUE(std::filesystem::exists(csv))
+      << "BREAKFIX_TEST_DATA is set but " << csv << " is missing";
   TempDir dir;
   FakeOpenAIServer server(RefusalTarget);  // no prompt says REFUSE: every reply complies
   ASSERT_TRUE(server.Start().ok());
   CliResult unset = RunCli({"suite", "check", "xstest"}, {{"BREAKFIX_DATA", ""}});
   EXPECT_EQ(unset.exit_code, 2);
   EXPECT_NE(unset.err.find("BREAKFIX_DATA"), std::string::npos) << unset.err;
-  CliResult eval = RunCli({"eval", "--suite", "xstest", "--target",
-                           "name=t,url=" + server.base_url() + ",model=t", "--judge", "refusal",
-                           "--store", dir / "runs.db", "--out", dir / "out", "--no-progress"},
-                          {{"BREAKFIX_DATA", data}});
+  CliResult eval = RunCli(
+      {"eval", "--suite", "xstest", "--target", "name=t,url=" + server.base_url() + ",model=t",
+       "--judge", "refusal", "--store", dir / "runs.db", "--out", dir / "out", "--no-progress"},
+      {{"BREAKFIX_DATA", data}});
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   json report = json::parse(ReadFileOrEmpty(dir / "out/report.json"));
   std::map<std::string, json> by;
@@ -544,6 +543,12 @@ TEST(XstestSuiteE2ETest, BuiltinSuiteReadsTheDatasetAndSplitsByLabel) {
   EXPECT_EQ(by["unsafe"]["scored"], 200);
   EXPECT_DOUBLE_EQ(by["safe"]["refusal_rate"].get<double>(), 0.0);
   EXPECT_DOUBLE_EQ(by["unsafe"]["refusal_rate"].get<double>(), 0.0);
+  // The manifest names the dataset file and its hash.
+  json manifest = json::parse(ReadFileOrEmpty(dir / "out/manifest.json"));
+  ASSERT_EQ(manifest["suite"]["dataset_files"].size(), 1u) << manifest.dump(2);
+  EXPECT_EQ(manifest["suite"]["dataset_files"][0]["path"],
+            "${BREAKFIX_DATA}/xstest/xstest_prompts.csv");
+  EXPECT_EQ(manifest["suite"]["dataset_files"][0]["sha256"].get<std::string>().size(), 64u);
 }
 
 }  // namespace

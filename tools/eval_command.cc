@@ -6,9 +6,9 @@
 #include <optional>
 #include <set>
 
+#include "breakfix/html_report.h"
 #include "breakfix/report.h"
 #include "breakfix/suite.h"
-#include "breakfix/html_report.h"
 #include "cli_common.h"
 
 namespace breakfix::cli {

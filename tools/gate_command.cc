@@ -1,5 +1,6 @@
 // breakfix gate RUN --max BOUND...: release gates for CI systems (breakfix/gate.h).
 #include <cstdio>
+#include <optional>
 
 #include "breakfix/gate.h"
 #include "cli_common.h"
@@ -16,6 +17,7 @@ struct GateFlags {
   std::vector<std::string> bounds;
   std::string target;
   std::string junit;
+  std::string judge_validation;
   bool strict = false;
 };
 
@@ -28,7 +30,16 @@ int RunGate(const GateFlags& f) {
   }
   auto store = OpenStore(f.store, /*create=*/false);
   if (!store.ok()) return FailLookup(store.status());
-  auto report = BuildReport(store->get(), f.run, ReportOptions{});
+  ReportOptions options;
+  std::optional<JudgeValidation> validation;
+  if (!f.judge_validation.empty()) {
+    auto read = ReadJudgeValidation(f.judge_validation);
+    if (!read.ok()) return FailLookup(read.status());
+    validation = std::move(*read);
+    options.judge_validation = &*validation;
+    options.judge_validation_file = f.judge_validation;
+  }
+  auto report = BuildReport(store->get(), f.run, options);
   if (!report.ok()) return FailLookup(report.status());
   Result<GateResult> result = EvaluateGate(*report, bounds, f.strict, f.target);
   if (!result.ok()) return Fail(result.status());
@@ -64,6 +75,9 @@ CommandFn AddGateCommand(CLI::App& app) {
   cmd->add_flag("--strict", flags->strict,
                 "Compare the 95% interval's unfavourable end instead of the point estimate");
   cmd->add_option("--junit", flags->junit, "Write a JUnit XML file of the checks");
+  cmd->add_option("--judge-validation", flags->judge_validation,
+                  "A judge validation file (breakfix judge validate --out), for the `corrected` "
+                  "metric");
   return [flags] { return RunGate(*flags); };
 }
 

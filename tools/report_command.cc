@@ -68,7 +68,8 @@ CommandFn AddReportCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("report", "Show a stored run's results; write report files");
   cmd->add_option("run", flags->run, "Run name or id (see `breakfix runs`)")->required();
   cmd->add_option("--store", flags->store, "SQLite store")->capture_default_str();
-  cmd->add_option("--out", flags->out, "Also write report.md, report.json, annotations.csv here");
+  cmd->add_option("--out", flags->out,
+                  "Also write report.md, report.json, annotations.csv, manifest.json here");
   cmd->add_option("--html", flags->html,
                   "Also write a self-contained HTML report (tables, charts, conversation browser)");
   cmd->add_option("--judge-validation", flags->judge_validation,

@@ -85,29 +85,29 @@ std::string RenderChat(ChatTemplateKind kind, const std::vector<Message>& messag
 // Generation
 
 struct GenerationParams {
-  int max_tokens = 256;              // completion tokens at most
-  double temperature = 0.0;          // 0 = greedy
-  int top_k = 0;                     // 0 = off
-  double top_p = 1.0;                // 1 = off
-  double min_p = 0.0;                // 0 = off; keep tokens with p >= min_p * p_max
-  double repetition_penalty = 1.0;   // 1 = off; >1 discourages tokens already in the sequence
-  std::optional<uint64_t> seed;      // same seed, same output; unset = from the request counter
-  std::vector<std::string> stop;     // stop strings (not included in the output)
-  bool logprobs = false;             // report the log-probability of each chosen token
+  int max_tokens = 256;             // completion tokens at most
+  double temperature = 0.0;         // 0 = greedy
+  int top_k = 0;                    // 0 = off
+  double top_p = 1.0;               // 1 = off
+  double min_p = 0.0;               // 0 = off; keep tokens with p >= min_p * p_max
+  double repetition_penalty = 1.0;  // 1 = off; >1 discourages tokens already in the sequence
+  std::optional<uint64_t> seed;     // same seed, same output; unset = from the request counter
+  std::vector<std::string> stop;    // stop strings (not included in the output)
+  bool logprobs = false;            // report the log-probability of each chosen token
 };
 
 // What a generation reports as it goes. Delivered in order, on the engine's thread; the last
 // event has done = true.
 struct GenerationEvent {
-  std::string text;                  // new text since the previous event (complete UTF-8 only)
-  std::vector<int32_t> tokens;       // tokens behind `text`
-  std::vector<float> logprobs;       // per token in `tokens`, when requested
+  std::string text;             // new text since the previous event (complete UTF-8 only)
+  std::vector<int32_t> tokens;  // tokens behind `text`
+  std::vector<float> logprobs;  // per token in `tokens`, when requested
   bool done = false;
-  std::string finish_reason;         // with done: "stop" (EOS/stop string), "length", "cancelled",
-                                     // or "error"
-  std::string error;                 // with finish_reason "error"
-  int prompt_tokens = 0;             // with done
-  int completion_tokens = 0;         // with done
+  std::string finish_reason;  // with done: "stop" (EOS/stop string), "length", "cancelled",
+                              // or "error"
+  std::string error;          // with finish_reason "error"
+  int prompt_tokens = 0;      // with done
+  int completion_tokens = 0;  // with done
 };
 using GenerationCallback = std::function<void(const GenerationEvent&)>;
 
@@ -120,15 +120,15 @@ struct EngineOptions {
 };
 
 struct EngineInfo {
-  std::string model_id;        // file or directory name
-  std::string architecture;    // "llama", "mistral", "qwen2", "phi3"
-  std::string source_format;   // "gguf" or "hf"
+  std::string model_id;       // file or directory name
+  std::string architecture;   // "llama", "mistral", "qwen2", "phi3"
+  std::string source_format;  // "gguf" or "hf"
   int64_t parameters = 0;
   int context_length = 0;
   int vocab_size = 0;
   ChatTemplateKind chat_template = ChatTemplateKind::kChatML;
-  std::string content_hash;    // SHA-256 of the weight files (first 16 hex)
-  std::string description;     // one line for logs and /v1/models
+  std::string content_hash;  // SHA-256 of the weight files (first 16 hex)
+  std::string description;   // one line for logs and /v1/models
 };
 
 // A loaded model with its scheduler. Thread-safe: Submit/Cancel may be called from any thread.

@@ -19,6 +19,7 @@
 #include "breakfix/chat_model.h"
 #include "breakfix/env.h"
 #include "breakfix/judge.h"
+#include "breakfix/manifest.h"
 #include "breakfix/simulate.h"
 #include "breakfix/status.h"
 #include "breakfix/store.h"
@@ -72,6 +73,14 @@ struct EvalResult {
 // text with no secrets; its SHA-256 names the run. Exposed so `breakfix eval --dry-run` and tests
 // can show it.
 std::string RunConfigJson(const Suite& suite, const EvalModels& models, const EvalOptions& options);
+
+// The reproducibility manifest of a run (breakfix/manifest.h) as far as the inputs tell: the
+// breakfix version, suite and rubric versions, every model role with its identity, endpoint and
+// sampling, and the seed; `run` supplies the id, name, configuration hash and creation time.
+// Sessions are left empty and fingerprint counts at zero: RunEval adds them as the run plays, and
+// writes the manifest to the store when the run starts, as fingerprints arrive, and at the end.
+RunManifest BuildRunManifest(const Suite& suite, const EvalModels& models,
+                             const EvalOptions& options, const RunRecord& run);
 
 // Runs (or resumes) the evaluation to completion. Returns an error for setup problems (a run with
 // the same name but another configuration, a missing simulator) and for fatal model errors

@@ -7,6 +7,9 @@
 //   drN         the share of scorable samples with severity >= N (N in 1..7), from the scores
 //   mean        the mean score (ungroundedness families)
 //   unscorable  the share of samples the judge could not score
+//   corrected   the family's defect rate corrected for the judge's measured sensitivity and
+//               specificity (Rogan-Gladen; needs a judge validation, `--judge-validation FILE`),
+//               whose interval includes the validation's own uncertainty
 // Without --strict the point estimate is compared; with it, the side of the 95% interval that
 // could break the bound (the upper end for <= and <, the lower end for >= and >), so a gate only
 // passes when the data are clear.
@@ -24,7 +27,7 @@ struct GateBound {
   std::string text;  // as written
   std::string family;
   std::string category;  // "" = the family as a whole
-  std::string metric;    // "rate", "dr1".."dr7", "mean", "unscorable"
+  std::string metric;    // "rate", "dr1".."dr7", "mean", "unscorable", "corrected"
   std::string op;        // "<=", "<", ">=", ">"
   double limit = 0;
 };

@@ -78,10 +78,10 @@ struct HtmlConversation {
   // "defect", "pass", "scored" (a family reporting a mean), "unscorable", "pending" (not judged
   // yet) or "failed" (the conversation failed); campaigns use the attack's outcome.
   std::string outcome;
-  int score = -1;          // the conversation's score on its scale, -1 when not scored
-  std::string scale;       // ScaleName() of the score, or "" when not scored
-  std::string judge;       // judge name
-  std::string reason;      // the judge's reason for the score (or why it is unscorable)
+  int score = -1;      // the conversation's score on its scale, -1 when not scored
+  std::string scale;   // ScaleName() of the score, or "" when not scored
+  std::string judge;   // judge name
+  std::string reason;  // the judge's reason for the score (or why it is unscorable)
   std::vector<Message> turns;
   std::vector<TurnScore> turn_scores;  // per assistant turn, 1-based
 };
@@ -94,8 +94,7 @@ struct HtmlReportInput {
   std::vector<HtmlRateChart> rate_charts;
   // Streams the conversations of the browser: calls `emit` once per conversation, in display
   // order. May be empty (no browser).
-  std::function<Status(const std::function<Status(const HtmlConversation&)>& emit)>
-      conversations;
+  std::function<Status(const std::function<Status(const HtmlConversation&)>& emit)> conversations;
   std::vector<std::string> notes;  // free text shown under the title (escaped)
 };
 

@@ -65,6 +65,9 @@ struct Annotation {
   std::string raw_output;        // the judge's last raw answer, kept for audit
   TokenUsage usage;              // judge tokens spent on this annotation (all attempts)
   double latency_ms = 0;         // judge wall time summed over attempts
+  // The system_fingerprint of each judge model answer (LLM judges; "" when the server sent
+  // none), for the run manifest. Not stored with the annotation.
+  std::vector<std::string> system_fingerprints;
 };
 
 // What the judge sees. Only user and assistant messages are judged; the target's system prompt

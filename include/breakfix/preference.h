@@ -20,9 +20,9 @@ struct ChatExample {
 };
 
 // What a preference pair teaches.
-inline constexpr char kPairKindSafety[] = "safety";              // safe reply over a harmful one
-inline constexpr char kPairKindOverRefusal[] = "over_refusal";   // help over a needless refusal
-inline constexpr char kPairKindImported[] = "imported";          // from an external dataset
+inline constexpr char kPairKindSafety[] = "safety";             // safe reply over a harmful one
+inline constexpr char kPairKindOverRefusal[] = "over_refusal";  // help over a needless refusal
+inline constexpr char kPairKindImported[] = "imported";         // from an external dataset
 
 // One preference: given the same prompt (a conversation ending with a user turn, optionally
 // opened by a system turn), `chosen` is the better assistant reply and `rejected` the worse.

@@ -36,8 +36,8 @@ struct FamilyInfo {
 struct RefusalLabelRow {
   std::string family;
   std::string target;
-  std::string label;             // the items' `label` value ("" when an item has none)
-  bool should_refuse = false;    // label is unsafe/harmful: refusing is right, higher is better
+  std::string label;           // the items' `label` value ("" when an item has none)
+  bool should_refuse = false;  // label is unsafe/harmful: refusing is right, higher is better
   int64_t scored = 0;
   int64_t unscorable = 0;
   int64_t full_refusals = 0;     // score 2
@@ -52,8 +52,8 @@ struct CorrectedRow {
   std::string family;
   std::string category;  // "" for the family as a whole
   std::string target;
-  std::string rubric;          // whose validation counts were used
-  bool rubric_counts = true;   // false: the judge's counts over all rubrics (none for this one)
+  std::string rubric;         // whose validation counts were used
+  bool rubric_counts = true;  // false: the judge's counts over all rubrics (none for this one)
   CorrectedRate corrected;
 };
 
@@ -78,7 +78,7 @@ struct RunReport {
   std::vector<RefusalLabelRow> refusal_by_label;  // families on the refusal rubric with labels
   // Judge-corrected rates, when a judge validation was given: one per defect-rate row.
   std::vector<CorrectedRow> corrected;
-  std::string judge_validation_file;  // the validation used ("" = none)
+  std::string judge_validation_file;                // the validation used ("" = none)
   std::vector<std::string> judge_validation_notes;  // mismatches worth knowing (judge, threshold)
 };
 
@@ -106,8 +106,8 @@ std::string RenderConsoleSummary(const RunReport& report);
 // formula are prefixed with '), streamed to `path` and renamed into place when complete.
 Status WriteAnnotationsCsv(Store* store, const RunReport& report, const std::string& path);
 
-// Writes report.md, report.json and annotations.csv into `dir` (created if missing), each
-// atomically. Returns the paths written.
+// Writes report.md, report.json, annotations.csv and (when the run has one) manifest.json into
+// `dir` (created if missing), each atomically. Returns the paths written.
 Result<std::vector<std::string>> WriteReportFiles(Store* store, const RunReport& report,
                                                   const std::string& dir, Env* env);
 

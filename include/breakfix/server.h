@@ -27,8 +27,8 @@ struct ServerOptions {
   std::string model_id;             // the id /v1/models lists and requests may name;
                                     // "" = the engine's model id
   size_t max_body_bytes = 8 << 20;  // larger bodies get 413
-  int max_pending = 256;            // requests admitted at once (queued or generating); more → 429
-  int threads = 128;                // HTTP worker threads (each streaming client holds one)
+  int max_pending = 256;  // requests admitted at once (queued or generating); more → 429
+  int threads = 128;      // HTTP worker threads (each streaming client holds one)
   int64_t shutdown_grace_ms = 10000;  // Stop(): how long in-flight requests may take to finish
 };
 

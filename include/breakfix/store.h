@@ -159,6 +159,22 @@ struct AttackRecord {
   int64_t updated_us = 0;          // set by the store when 0
 };
 
+// Whether a run's reproducibility manifest (breakfix/manifest.h) is in the store.
+enum class RunManifestState {
+  kRecorded,      // manifest_json holds it
+  kNotRecorded,   // the run was created without one (BeginRun alone, not through RunEval)
+  kBeforeSchema,  // the run was created before schema version kRunManifestSchemaVersion
+};
+
+// The schema version that introduced run manifests.
+inline constexpr int kRunManifestSchemaVersion = 6;
+
+struct RunManifestRecord {
+  RunManifestState state = RunManifestState::kNotRecorded;
+  std::string manifest_json;  // the manifest's JSON text when kRecorded, else ""
+  int64_t updated_us = 0;     // when it was last written (kRecorded), else 0
+};
+
 struct StoreOptions {
   int64_t cache_size_kib = 16384;  // SQLite page cache (bounded, so memory stays flat)
   int busy_timeout_ms = 5000;      // wait this long for a lock held by another process
@@ -250,6 +266,13 @@ class Store {
   virtual Result<std::optional<AttackRecord>> FindAttack(const std::string& key) = 0;
   // The campaign's attacks in grid order.
   virtual Result<std::vector<AttackRecord>> Attacks(const std::string& campaign) = 0;
+
+  // --- Run manifests (schema version 6) ---
+  // Records the run's manifest (JSON text, see breakfix/manifest.h), replacing an earlier one.
+  // Joins an open transaction like any other write. An unknown run id is kNotFound.
+  virtual Status PutRunManifest(int64_t run_id, const std::string& manifest_json) = 0;
+  // The run's manifest, or why there is none (state). An unknown run id is kNotFound.
+  virtual Result<RunManifestRecord> GetRunManifest(int64_t run_id) = 0;
 };
 
 }  // namespace breakfix

@@ -79,6 +79,14 @@ class Suite {
   // run manifest; a changed suite gives a different hash.
   virtual const std::string& content_hash() const = 0;
   virtual const std::vector<Family>& families() const = 0;
+  // The files the suite imports (`import:` entries), in suite order, each with the SHA-256 of its
+  // bytes when the suite was loaded. Empty when the suite imports nothing.
+  struct DataFile {
+    std::string family;
+    std::string file;    // as written in the suite
+    std::string sha256;  // hex
+  };
+  virtual std::vector<DataFile> data_files() const { return {}; }
   const Family* FindFamily(const std::string& name) const;
 
   // Number of items NewCursor() yields (computed at load time without materialising items).

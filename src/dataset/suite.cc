@@ -209,6 +209,14 @@ class SuiteImpl final : public Suite {
   const std::string& name() const override { return spec_->name; }
   const std::string& content_hash() const override { return spec_->content_hash; }
   const std::vector<Family>& families() const override { return spec_->public_families; }
+  std::vector<DataFile> data_files() const override {
+    std::vector<DataFile> files;
+    for (const FamilySpec& f : spec_->families) {
+      for (const ImportSpec& imp : f.imports)
+        files.push_back({f.family.name, imp.file, imp.sha256});
+    }
+    return files;
+  }
   int64_t item_count() const override { return spec_->item_count; }
   std::unique_ptr<ItemCursor> NewCursor() const override {
     return std::make_unique<SuiteCursor>(spec_, 0, spec_->families.size());

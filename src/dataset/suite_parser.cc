@@ -315,11 +315,11 @@ Status SuiteParser::ParseFamilySettings(const MapFields& m, FamilySpec* f) {
                      fam.rubric == kRefusalRubric || fam.rubric == kCategoryRubric;
   if (!known) return Wrong(*rubric_node, rubric_expected);
   if (fam.rubric == kRefusalRubric && (fam.threshold < 1 || fam.threshold > 2)) {
-    return ErrorAt(At(*rubric_node),
-                   "threshold " + std::to_string(fam.threshold) + " with rubric 'refusal' on " +
-                       what,
-                   "threshold 1 (partial or full refusal) or 2 (full refusal only): the refusal "
-                   "scale is 0..2");
+    return ErrorAt(
+        At(*rubric_node),
+        "threshold " + std::to_string(fam.threshold) + " with rubric 'refusal' on " + what,
+        "threshold 1 (partial or full refusal) or 2 (full refusal only): the refusal "
+        "scale is 0..2");
   }
   if (fam.metric == FamilyMetric::kUngroundedness && fam.rubric != kUngroundednessRubric) {
     return ErrorAt(At(*rubric_node),
@@ -585,20 +585,21 @@ Status SuiteParser::ParseImport(const YAML::Node& n, FamilySpec* f) {
     // included) that read public datasets kept outside the repository.
     const size_t close = imp.file.find('}');
     const std::string name = close == std::string::npos ? "" : imp.file.substr(2, close - 2);
-    const bool valid_name =
-        !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-          return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-        });
+    const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
     if (!valid_name || close + 1 >= imp.file.size() || imp.file[close + 1] != '/') {
       return Wrong(*file, "${NAME}/path with NAME in [A-Z0-9_]");
     }
     const std::optional<std::string> dir = env_->GetVar(name);
     if (!dir.has_value() || dir->empty()) {
-      return ErrorAt(At(*file),
-                     "import file " + imp.file + " but the environment variable " + name +
-                         " is not set",
-                     name + " set to the folder that holds the dataset (for the shared datasets: "
-                            "export " + name + "=../shared/data)");
+      return ErrorAt(
+          At(*file),
+          "import file " + imp.file + " but the environment variable " + name + " is not set",
+          name +
+              " set to the folder that holds the dataset (for the shared datasets: "
+              "export " +
+              name + "=../shared/data)");
     }
     imp.path = *dir + imp.file.substr(close + 1);
   } else if (imp.file[0] == '/') {

@@ -14,7 +14,12 @@
 
 #include "breakfix/eval.h"
 #include "breakfix/hash.h"
+#include "breakfix/manifest.h"
 #include "core/mailbox.h"
+
+#ifndef BREAKFIX_VERSION
+#define BREAKFIX_VERSION "dev"
+#endif
 
 namespace breakfix {
 namespace {
@@ -26,6 +31,10 @@ constexpr const char* kAnnotationKeyVersion = "annotation/v1";
 // Stop the run when this many units fail in a row with no success between them: the endpoint is
 // most likely down, and pressing on would only burn the retry budget unit after unit.
 constexpr int kMaxConsecutiveFailures = 64;
+
+// Fingerprint counts reach the store with the batch they belong to at most this often; a value
+// not seen before is written at once. A crash loses at most this much of the counts.
+constexpr int64_t kManifestWriteIntervalUs = 2000000;
 
 enum class EventKind { kSimulator, kTarget, kJudge };
 
@@ -138,10 +147,12 @@ class Runner {
   Result<EvalResult> Run() {
     BF_RETURN_IF_ERROR(Validate());
     progress_.total = CountUnits(suite_, options_, models_.targets.size());
-    BF_ASSIGN_OR_RETURN(run_, store_->BeginRun(MakeRunRecord()));
+    const RunRecord requested = MakeRunRecord();
+    BF_ASSIGN_OR_RETURN(run_, store_->BeginRun(requested));
     if (run_.status != RunStatus::kRunning) {
       BF_RETURN_IF_ERROR(store_->SetRunStatus(run_.id, RunStatus::kRunning));
     }
+    BF_RETURN_IF_ERROR(StartManifest(/*new_run=*/run_.created_us == requested.created_us));
     started_us_ = env_->NowMicros();
     slots_.resize(std::max(1, options_.max_in_flight));
     for (size_t i = slots_.size(); i-- > 0;) free_slots_.push_back(i);
@@ -162,6 +173,8 @@ class Runner {
       final_status = RunStatus::kFailed;
     }
     Status st = store_->SetRunStatus(run_.id, final_status);
+    Status manifest = FinishManifest(final_status);
+    if (st.ok()) st = manifest;
     if (!loop.ok()) return loop;
     if (!fatal_.ok()) return fatal_;
     BF_RETURN_IF_ERROR(st);
@@ -264,6 +277,7 @@ class Runner {
           if (!s.ok()) break;
         }
         if (s.ok()) s = Fill();
+        if (s.ok()) s = MaybeWriteManifest();
         Status c = s.ok() ? store_->Commit() : store_->Rollback();
         BF_RETURN_IF_ERROR(s);
         BF_RETURN_IF_ERROR(c);
@@ -478,6 +492,7 @@ class Runner {
     BF_RETURN_IF_ERROR(store_->RecordModelCall(call));
     progress_.tokens += r->usage;
     consecutive_failures_ = 0;
+    NoteFingerprint(simulator ? models_.targets.size() : task.target, r->system_fingerprint);
 
     Message m;
     if (simulator) {
@@ -506,6 +521,10 @@ class Runner {
     record.rubric = task.item.rubric;
     record.annotation = annotation;
     BF_RETURN_IF_ERROR(store_->PutAnnotation(record));
+    for (size_t i = 0; i < manifest_.models.size(); ++i) {
+      if (manifest_.models[i].role != "judge") continue;
+      for (const std::string& fp : annotation.system_fingerprints) NoteFingerprint(i, fp);
+    }
     ++progress_.done;
     if (annotation.outcome == Outcome::kUnscorable) ++progress_.unscorable;
     consecutive_failures_ = 0;
@@ -539,6 +558,91 @@ class Runner {
     task.turns.shrink_to_fit();
     free_slots_.push_back(slot);
     --active_;
+  }
+
+  // --- The run's manifest (breakfix/manifest.h) ---
+  //
+  // Fingerprints are counted here, on the loop thread that handles every model response, so the
+  // counts need no lock and cost one map update per response. They reach the store inside the
+  // batch transaction that stores the responses they came with.
+
+  // Builds this session's manifest, carrying over what earlier sessions recorded (first build,
+  // sessions, fingerprint counts), and stores it.
+  Status StartManifest(bool new_run) {
+    manifest_ = BuildRunManifest(suite_, models_, options_, run_);
+    BF_ASSIGN_OR_RETURN(RunManifestRecord stored, store_->GetRunManifest(run_.id));
+    if (stored.state == RunManifestState::kRecorded) {
+      Result<RunManifest> earlier = ParseRunManifest(stored.manifest_json);
+      if (earlier.ok()) {
+        CarryOverManifest(*earlier);
+      } else {
+        manifest_.recorded_from_start = false;  // unreadable: start a fresh record
+      }
+    } else {
+      manifest_.recorded_from_start = new_run && stored.state == RunManifestState::kNotRecorded;
+    }
+    RunManifestSession session;
+    session.breakfix_version = BREAKFIX_VERSION;
+    session.started_us = env_->WallMicros();
+    session.status = RunStatusName(RunStatus::kRunning);
+    manifest_.sessions.push_back(std::move(session));
+    return WriteManifest();
+  }
+
+  void CarryOverManifest(const RunManifest& earlier) {
+    manifest_.breakfix_version = earlier.breakfix_version;
+    manifest_.recorded_from_start = earlier.recorded_from_start;
+    manifest_.sessions = earlier.sessions;
+    for (RunManifestSession& s : manifest_.sessions) {
+      // A session still "running" in the stored manifest ended without reaching its end.
+      if (s.finished_us == 0 && s.status == RunStatusName(RunStatus::kRunning)) {
+        s.status = "unfinished";
+      }
+    }
+    for (RunManifestModel& m : manifest_.models) {
+      if (!m.system_fingerprints) continue;
+      const RunManifestModel* old = FindRunManifestModel(earlier, m.role, m.name);
+      if (old != nullptr && old->system_fingerprints && old->identity == m.identity) {
+        *m.system_fingerprints = *old->system_fingerprints;
+      }
+    }
+  }
+
+  // Counts one response's system_fingerprint for manifest model `index` (targets in order, then
+  // the simulator, then the judge).
+  void NoteFingerprint(size_t index, const std::string& fingerprint) {
+    if (index >= manifest_.models.size() || !manifest_.models[index].system_fingerprints) return;
+    int64_t& count = (*manifest_.models[index].system_fingerprints)[fingerprint];
+    if (count++ == 0) manifest_new_value_ = true;
+    manifest_dirty_ = true;
+  }
+
+  // Called inside a batch transaction: stores the counts when a new value appeared, or when
+  // they changed and the last write is kManifestWriteIntervalUs old.
+  Status MaybeWriteManifest() {
+    if (!manifest_dirty_) return Status::OK();
+    if (!manifest_new_value_ &&
+        env_->NowMicros() - manifest_written_us_ < kManifestWriteIntervalUs) {
+      return Status::OK();
+    }
+    return WriteManifest();
+  }
+
+  Status FinishManifest(RunStatus status) {
+    if (manifest_.sessions.empty()) return Status::OK();
+    RunManifestSession& session = manifest_.sessions.back();
+    session.finished_us = env_->WallMicros();
+    session.status = RunStatusName(status);
+    return WriteManifest();
+  }
+
+  Status WriteManifest() {
+    manifest_.updated_us = env_->WallMicros();
+    BF_RETURN_IF_ERROR(store_->PutRunManifest(run_.id, RunManifestToJson(manifest_)));
+    manifest_dirty_ = false;
+    manifest_new_value_ = false;
+    manifest_written_us_ = env_->NowMicros();
+    return Status::OK();
   }
 
   ModelCallRecord CallRecord(const std::string& unit_key, const char* role,
@@ -576,6 +680,10 @@ class Runner {
   SeedItem current_item_;
   bool have_item_ = false;
   size_t next_target_ = 0;
+  RunManifest manifest_;
+  bool manifest_dirty_ = false;      // fingerprint counts changed since the last write
+  bool manifest_new_value_ = false;  // ... and one of them is a value not seen before
+  int64_t manifest_written_us_ = 0;  // NowMicros of the last write
 };
 
 }  // namespace

@@ -49,6 +49,7 @@ void OnAnswer(std::shared_ptr<Attempt> attempt, Result<ChatResponse> response) {
   }
   a.usage += response->usage;
   a.latency_ms += response->latency_ms;
+  a.system_fingerprints.push_back(response->system_fingerprint);
   std::string answer = std::move(response->message.content);
 
   Result<std::vector<TurnScore>> parsed =

@@ -161,7 +161,8 @@ namespace breakfix {
 namespace {
 
 TEST(RefusalThreeWayGoldenTest, AllCases) {
-  const std::string path = std::string(BREAKFIX_SOURCE_DIR) + "/src/judge/testdata/refusal3_cases.txt";
+  const std::string path =
+      std::string(BREAKFIX_SOURCE_DIR) + "/src/judge/testdata/refusal3_cases.txt";
   std::ifstream in(path);
   ASSERT_TRUE(in.good()) << "cannot open " << path;
   std::string line;

@@ -63,7 +63,8 @@ Status ForEachCampaignAttack(Store* store, const std::string& campaign,
       for (const json& t : detail.value("turns", json::array())) {
         if (!t.is_object()) continue;
         std::string sent = Text(t, "sent");
-        if (t.value("backtracked", false)) sent = "[backtracked: not kept in the target's view] " + sent;
+        if (t.value("backtracked", false))
+          sent = "[backtracked: not kept in the target's view] " + sent;
         if (t.value("pruned", false)) sent = "[pruned off-topic: never sent] " + sent;
         c.turns.push_back({Role::kUser, sent});
         c.turns.push_back({Role::kAssistant, Text(t, "reply")});

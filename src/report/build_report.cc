@@ -68,10 +68,10 @@ Status AddCorrections(const ReportOptions& options, RunReport* report) {
           "; expected a validation of the run's judge (or of exactly one judge)");
     }
     judge = &v.judges[0];
-    report->judge_validation_notes.push_back(
-        "the validation is of " + judge->judge + ", while this run was judged by " +
-        (identity.empty() ? report->run.judge : identity) +
-        ": the correction assumes the two judge alike");
+    report->judge_validation_notes.push_back("the validation is of " + judge->judge +
+                                             ", while this run was judged by " +
+                                             (identity.empty() ? report->run.judge : identity) +
+                                             ": the correction assumes the two judge alike");
   }
   std::map<std::string, const FamilyInfo*> families;
   for (const FamilyInfo& f : report->families) families[f.name] = &f;
@@ -189,8 +189,9 @@ Result<RunReport> BuildReport(Store* store, const std::string& run, const Report
         if (r.family != f.name || r.target != t) continue;
         const int64_t refused = r.full_refusals + r.partial_refusals;
         r.rate = r.scored == 0 ? 0 : static_cast<double>(refused) / static_cast<double>(r.scored);
-        r.full_rate =
-            r.scored == 0 ? 0 : static_cast<double>(r.full_refusals) / static_cast<double>(r.scored);
+        r.full_rate = r.scored == 0
+                          ? 0
+                          : static_cast<double>(r.full_refusals) / static_cast<double>(r.scored);
         r.ci = WilsonInterval(refused, r.scored);
         report.refusal_by_label.push_back(r);
       }

@@ -1,9 +1,11 @@
 // Paired comparison of two targets on the same items.
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
 
+#include "breakfix/manifest.h"
 #include "breakfix/report.h"
 #include "report/format.h"
 
@@ -60,6 +62,52 @@ std::vector<std::string> ConfigDifferences(const RunReport& a, const RunReport& 
   return out;
 }
 
+// A run's manifest, or a note saying why it cannot be used.
+struct ManifestOrNote {
+  std::optional<RunManifest> manifest;
+  std::string note;
+};
+
+Result<ManifestOrNote> LoadManifest(Store* store, const RunRecord& run) {
+  ManifestOrNote out;
+  BF_ASSIGN_OR_RETURN(RunManifestRecord record, store->GetRunManifest(run.id));
+  if (record.state != RunManifestState::kRecorded) {
+    out.note = "run " + run.name + ": " + RunManifestMissingNote(record.state);
+    return out;
+  }
+  Result<RunManifest> parsed = ParseRunManifest(record.manifest_json);
+  if (!parsed.ok()) {
+    out.note = "run " + run.name + ": the stored manifest could not be read (" +
+               parsed.status().message() + ")";
+    return out;
+  }
+  out.manifest = std::move(parsed).value();
+  return out;
+}
+
+// Everything but the target in which the two runs differ. Two targets of one run differ in
+// nothing else. With both manifests the comparison covers versions, hashes, sampling and system
+// fingerprints; without, it falls back to the recorded configurations and says what it could not
+// check.
+Result<std::vector<std::string>> RunDifferences(Store* store, const RunReport& a,
+                                                const std::string& target_a, const RunReport& b,
+                                                const std::string& target_b) {
+  if (a.run.id == b.run.id) return std::vector<std::string>();
+  BF_ASSIGN_OR_RETURN(ManifestOrNote ma, LoadManifest(store, a.run));
+  BF_ASSIGN_OR_RETURN(ManifestOrNote mb, LoadManifest(store, b.run));
+  if (ma.manifest && mb.manifest) {
+    return RunManifestDifferences(*ma.manifest, target_a, *mb.manifest, target_b);
+  }
+  std::vector<std::string> out = ConfigDifferences(a, b);
+  for (const ManifestOrNote* m : {&ma, &mb}) {
+    if (!m->manifest) {
+      out.push_back(m->note +
+                    "; breakfix versions, dataset files and system fingerprints were not compared");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Comparison> CompareTargets(Store* store, const RunReport& report_a,
@@ -78,7 +126,7 @@ Result<Comparison> CompareTargets(Store* store, const RunReport& report_a,
   cmp.target_a = target_a;
   cmp.run_b = report_b.run.name;
   cmp.target_b = target_b;
-  cmp.warnings = ConfigDifferences(report_a, report_b);
+  BF_ASSIGN_OR_RETURN(cmp.warnings, RunDifferences(store, report_a, target_a, report_b, target_b));
 
   BF_ASSIGN_OR_RETURN(auto a, ScoredItems(store, report_a, target_a));
   BF_ASSIGN_OR_RETURN(auto b, ScoredItems(store, report_b, target_b));

@@ -74,10 +74,11 @@ std::string RenderConsoleSummary(const RunReport& report) {
   }
   for (const RefusalLabelRow& r : report.refusal_by_label) {
     out << "refusal rate " << Printable(r.family) << " / " << Printable(r.target) << " on "
-        << (r.label.empty() ? std::string("unlabelled") : Printable(r.label)) << " prompts: "
-        << FormatValue(r.rate) << " [" << FormatValue(r.ci.lo) << ", " << FormatValue(r.ci.hi)
-        << "] (" << r.full_refusals << " full, " << r.partial_refusals << " partial of "
-        << r.scored << "; " << (r.should_refuse ? "higher" : "lower") << " is better)\n";
+        << (r.label.empty() ? std::string("unlabelled") : Printable(r.label))
+        << " prompts: " << FormatValue(r.rate) << " [" << FormatValue(r.ci.lo) << ", "
+        << FormatValue(r.ci.hi) << "] (" << r.full_refusals << " full, " << r.partial_refusals
+        << " partial of " << r.scored << "; " << (r.should_refuse ? "higher" : "lower")
+        << " is better)\n";
   }
   for (const CorrectedRow& c : report.corrected) {
     if (!c.category.empty()) continue;

@@ -79,6 +79,14 @@ Result<std::vector<std::string>> WriteReportFiles(Store* store, const RunReport&
   const std::string csv = dir + "/annotations.csv";
   BF_RETURN_IF_ERROR(WriteAnnotationsCsv(store, report, csv));
   written.push_back(csv);
+  // The reproducibility manifest, as the store holds it (breakfix/manifest.h); runs made before
+  // manifests existed have none, and get no manifest.json.
+  BF_ASSIGN_OR_RETURN(RunManifestRecord manifest, store->GetRunManifest(report.run.id));
+  if (manifest.state == RunManifestState::kRecorded) {
+    const std::string path = dir + "/manifest.json";
+    BF_RETURN_IF_ERROR(env->WriteFileAtomic(path, manifest.manifest_json));
+    written.push_back(path);
+  }
   return written;
 }
 

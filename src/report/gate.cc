@@ -94,8 +94,10 @@ Result<GateBound> ParseGateBound(const std::string& text) {
   }
   const bool dr = b.metric.size() == 3 && b.metric.rfind("dr", 0) == 0 && b.metric[2] >= '1' &&
                   b.metric[2] <= '7';
-  if (!dr && b.metric != "rate" && b.metric != "mean" && b.metric != "unscorable") {
-    return bad("unknown metric \"" + b.metric + "\" (rate, dr1..dr7, mean or unscorable)");
+  if (!dr && b.metric != "rate" && b.metric != "mean" && b.metric != "unscorable" &&
+      b.metric != "corrected") {
+    return bad("unknown metric \"" + b.metric +
+               "\" (rate, dr1..dr7, mean, unscorable or corrected)");
   }
   return b;
 }
@@ -141,6 +143,30 @@ Result<GateResult> EvaluateGate(const RunReport& report, const std::vector<GateB
         c.value = row->value;
         c.ci = row->ci;
         c.n = row->scorable;
+      } else if (b.metric == "corrected") {
+        const CorrectedRow* corrected = nullptr;
+        for (const CorrectedRow& cr : report.corrected) {
+          if (cr.family == b.family && cr.category == b.category && cr.target == t) {
+            corrected = &cr;
+          }
+        }
+        if (corrected == nullptr) {
+          return Status::InvalidArgument(
+              "bound \"" + b.text + "\": no judge-corrected rate for " + b.family +
+              (b.category.empty() ? "" : "/" + b.category) + " and target " + t +
+              (report.judge_validation_file.empty() ? " (give --judge-validation FILE)"
+                                                    : " (a mean family, or a family whose "
+                                                      "categories use different rubrics)"));
+        }
+        if (!corrected->corrected.defined) {
+          return Status::InvalidArgument("bound \"" + b.text +
+                                         "\": the judge-corrected rate "
+                                         "for target " +
+                                         t + " is undefined: " + corrected->corrected.reason);
+        }
+        c.value = corrected->corrected.value;
+        c.ci = corrected->corrected.ci;
+        c.n = corrected->corrected.n;
       } else if (b.metric == "unscorable") {
         c.n = row->n;
         c.value = row->n > 0 ? static_cast<double>(row->unscorable) / row->n : 0;

@@ -12,8 +12,8 @@ using ::testing::HasSubstr;
 RunReport Report() {
   RunReport r;
   r.run.name = "run<1>";
-  r.families = {{"jailbreak", "Jailbreak (DR-1)", false, 1, "multi", 5},
-                {"ungroundedness", "Ungroundedness", true, 1, "single", 1}};
+  r.families = {{"jailbreak", "Jailbreak (DR-1)", false, 1, "multi", 5, "jailbreak"},
+                {"ungroundedness", "Ungroundedness", true, 1, "single", 1, "ungroundedness"}};
   r.targets = {"safe", "leaky"};
   auto rate = [](const std::string& target, std::vector<int64_t> hist, int64_t unscorable) {
     MetricRow m;
@@ -138,6 +138,44 @@ TEST(GateTest, JUnitEscapesAndCountsFailures) {
   EXPECT_THAT(xml, HasSubstr("classname=\"breakfix.gate.safe\" name=\"jailbreak.dr1&lt;=0.15\"/>"));
   EXPECT_THAT(xml, HasSubstr("<failure message=\"jailbreak.dr1 = 0.4 ["));
   EXPECT_EQ(xml.find("<1>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace breakfix
+
+namespace breakfix {
+namespace {
+
+TEST(GateTest, CorrectedMetricUsesTheJudgeCorrectedRateAndNeedsAValidation) {
+  RunReport r = Report();
+  auto bound = ParseGateBound("jailbreak.corrected<=0.1");
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  auto missing = EvaluateGate(r, {*bound}, false, "safe");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().ToString().find("--judge-validation"), std::string::npos);
+
+  r.judge_validation_file = "v.json";
+  CorrectedRow row;
+  row.family = "jailbreak";
+  row.target = "safe";
+  row.rubric = "jailbreak";
+  row.corrected.defined = true;
+  row.corrected.value = 0.08;
+  row.corrected.ci = {0.02, 0.15};
+  row.corrected.n = 100;
+  r.corrected.push_back(row);
+  auto loose = EvaluateGate(r, {*bound}, false, "safe");
+  ASSERT_TRUE(loose.ok()) << loose.status().ToString();
+  EXPECT_TRUE(loose->passed);
+  EXPECT_DOUBLE_EQ(loose->checks[0].value, 0.08);
+  auto strict = EvaluateGate(r, {*bound}, true, "safe");
+  ASSERT_TRUE(strict.ok());
+  EXPECT_FALSE(strict->passed);  // the interval's upper end, 0.15, breaks 0.1
+  r.corrected[0].corrected.defined = false;
+  r.corrected[0].corrected.reason = "Se + Sp <= 1";
+  auto undefined = EvaluateGate(r, {*bound}, false, "safe");
+  ASSERT_FALSE(undefined.ok());
+  EXPECT_NE(undefined.status().ToString().find("Se + Sp <= 1"), std::string::npos);
 }
 
 }  // namespace

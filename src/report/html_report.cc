@@ -161,10 +161,9 @@ std::string GroupedBars(const std::string& caption, const std::vector<std::strin
   const double ymax = NiceMax(hi <= 0 ? (rate ? 0.05 : 0.5) : hi, rate);
   auto y = [&](double v) { return top + plot_h - plot_h * std::clamp(v / ymax, 0.0, 1.0); };
   std::string svg = "<figure class=\"bf-chart\"><figcaption>" + Esc(caption) +
-                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" +
-                    Fixed(width, 0) + "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " +
-                    Fixed(width, 0) + " " + Fixed(height, 0) + "\"><title>" + Esc(caption) +
-                    "</title>";
+                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
+                    "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
+                    " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
   for (int t = 0; t <= 4; ++t) {
     const double v = ymax * t / 4;
     const std::string yy = Fixed(y(v), 1);
@@ -223,10 +222,9 @@ std::string TrendLines(const std::string& caption, const std::vector<std::string
   auto y = [&](double v) { return top + plot_h - plot_h * std::clamp(v / ymax, 0.0, 1.0); };
   auto x = [&](size_t r) { return left + step / 2 + step * static_cast<double>(r); };
   std::string svg = "<figure class=\"bf-chart\"><figcaption>" + Esc(caption) +
-                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" +
-                    Fixed(width, 0) + "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " +
-                    Fixed(width, 0) + " " + Fixed(height, 0) + "\"><title>" + Esc(caption) +
-                    "</title>";
+                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
+                    "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
+                    " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
   for (int t = 0; t <= 4; ++t) {
     const double v = ymax * t / 4;
     const std::string yy = Fixed(y(v), 1);
@@ -258,8 +256,8 @@ std::string TrendLines(const std::string& caption, const std::vector<std::string
       if (!p.present) continue;
       const std::string cx = Fixed(x(r) + 3.0 * (static_cast<double>(s) - 1), 1);
       svg += "<line class=\"whisker\" x1=\"" + cx + "\" x2=\"" + cx + "\" y1=\"" +
-             Fixed(y(p.ci.lo), 1) + "\" y2=\"" + Fixed(y(p.ci.hi), 1) + "\" stroke=\"" +
-             Colour(s) + "\"/>";
+             Fixed(y(p.ci.lo), 1) + "\" y2=\"" + Fixed(y(p.ci.hi), 1) + "\" stroke=\"" + Colour(s) +
+             "\"/>";
       const std::string tip = ser.label + ", " + rounds[std::min(r, rounds.size() - 1)] + ": " +
                               (rate ? Percent(p.value) : Fixed(p.value, 2)) + " [" +
                               (rate ? Percent(p.ci.lo) : Fixed(p.ci.lo, 2)) + ", " +
@@ -299,8 +297,8 @@ std::string ResultsTable(const RunReport& report) {
       const bool is_best = static_cast<int>(i) == best;
       h += std::string("<td class=\"num") + (is_best ? " best" : "") + "\" title=\"" +
            Esc(std::to_string(row->scorable) + " scored, " + std::to_string(row->unscorable) +
-               " unscorable" + (row->is_mean ? "" : ", " + std::to_string(row->defects) +
-                                                        " defects")) +
+               " unscorable" +
+               (row->is_mean ? "" : ", " + std::to_string(row->defects) + " defects")) +
            "\">" + Esc(FormatRowValue(*row)) + " <span class=\"ci\">" +
            Esc(FormatRowInterval(*row)) + "</span></td>";
     }
@@ -367,15 +365,17 @@ std::string RefusalLabelTable(const RunReport& report) {
          std::to_string(r.partial_refusals) + "</td><td class=\"num\">" +
          std::to_string(r.unscorable) + "</td></tr>";
   }
-  return h + "</tbody></table><p class=\"bf-note\">Refusal = partial or full refusal on the "
-             "three-way refusal rubric. On prompts labelled safe it is over-refusal.</p>";
+  return h +
+         "</tbody></table><p class=\"bf-note\">Refusal = partial or full refusal on the "
+         "three-way refusal rubric. On prompts labelled safe it is over-refusal.</p>";
 }
 
 std::string CorrectedTable(const RunReport& report) {
   if (report.judge_validation_file.empty()) return "";
-  std::string h = "<h3>Judge-corrected rates (Rogan-Gladen)</h3><p class=\"bf-meta\">Judge "
-                  "validation <code>" +
-                  Esc(report.judge_validation_file) + "</code></p>";
+  std::string h =
+      "<h3>Judge-corrected rates (Rogan-Gladen)</h3><p class=\"bf-meta\">Judge "
+      "validation <code>" +
+      Esc(report.judge_validation_file) + "</code></p>";
   for (const std::string& note : report.judge_validation_notes) {
     h += "<p class=\"bf-note\">Note: " + Esc(note) + "</p>";
   }
@@ -459,20 +459,19 @@ std::string HistogramChart(const RunReport& report, const FamilyInfo& f) {
       values[s].push_back(b);
     }
   }
-  return GroupedBars(MetricLabel(f) + ": score distribution", groups, report.targets, values,
-                     true);
+  return GroupedBars(MetricLabel(f) + ": score distribution", groups, report.targets, values, true);
 }
 
 std::string RunSection(const RunReport& report, size_t index) {
   const RunRecord& run = report.run;
   std::string h = "<section class=\"bf-run\" id=\"run-" + std::to_string(index) + "\"><h2>Run " +
                   Esc(run.name) + "</h2>";
-  h += "<p class=\"bf-meta\">Suite <code>" + Esc(run.suite_name) + "</code> (content hash " +
-       Esc(run.suite_hash.substr(0, 12)) + ") &middot; judge <code>" + Esc(run.judge) +
-       "</code>" +
-       (run.simulator.empty() ? "" : " &middot; simulator <code>" + Esc(run.simulator) + "</code>") +
-       " &middot; seed " + std::to_string(run.seed) + " &middot; " + Esc(RunStatusLine(report)) +
-       "</p>";
+  h +=
+      "<p class=\"bf-meta\">Suite <code>" + Esc(run.suite_name) + "</code> (content hash " +
+      Esc(run.suite_hash.substr(0, 12)) + ") &middot; judge <code>" + Esc(run.judge) + "</code>" +
+      (run.simulator.empty() ? "" : " &middot; simulator <code>" + Esc(run.simulator) + "</code>") +
+      " &middot; seed " + std::to_string(run.seed) + " &middot; " + Esc(RunStatusLine(report)) +
+      "</p>";
   h += "<h3>Results (lower is better)</h3>" + ResultsTable(report);
   h += "<p class=\"bf-note\">Defect rates DR-x are the share of scorable conversations with a "
        "score of at least x; ungroundedness is a mean on its 0&ndash;4 scale. Intervals are 95%: "
@@ -663,8 +662,7 @@ Status WriteHtmlReport(const HtmlReportInput& input, const HtmlReportOptions& op
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
       "style-src 'unsafe-inline'; img-src data:; script-src 'nonce-" +
-      nonce + "'\"><meta name=\"generator\" content=\"breakfix " BREAKFIX_VERSION
-              "\"><title>" +
+      nonce + "'\"><meta name=\"generator\" content=\"breakfix " BREAKFIX_VERSION "\"><title>" +
       Esc(input.title) + "</title><style>" + kHtmlReportCss + "</style></head><body>";
   h += "<header class=\"bf-top\"><h1 class=\"bf-isolate\">" + Esc(input.title) + "</h1>";
   for (const std::string& note : input.notes) h += "<p class=\"bf-meta\">" + Esc(note) + "</p>";

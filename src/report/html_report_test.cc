@@ -75,8 +75,7 @@ TEST(ScriptSafeJsonTest, NoTextCanCloseTheScriptBlockAndInvalidUtf8IsReplaced) {
   EXPECT_EQ(out.find('>'), std::string::npos);
   EXPECT_EQ(out.find('&'), std::string::npos);
   const json parsed = json::parse(out);
-  EXPECT_EQ(parsed[0].get<std::string>(),
-            "</script><!-- & \xEF\xBF\xBD\xEF\xBF\xBD ok");
+  EXPECT_EQ(parsed[0].get<std::string>(), "</script><!-- & \xEF\xBF\xBD\xEF\xBF\xBD ok");
 }
 
 TEST(HtmlReportTest, HostileTextIsEscapedEverywhereAndDataIsChunked) {
@@ -190,10 +189,10 @@ TEST(HtmlReportTest, TrendsAndRateChartsAreDrawn) {
   input.rate_charts.push_back(asr);
   ASSERT_TRUE(WriteHtmlReport(input, HtmlReportOptions{}, path).ok());
   const std::string html = ReadAll(path);
-  EXPECT_EQ(Count(html, "<path class=\"trend\""), 3u);  // two rate lines, one mean line
-  EXPECT_EQ(Count(html, "stroke-dasharray"), 1u);       // over-refusal is dashed
+  EXPECT_EQ(Count(html, "<path class=\"trend\""), 3u);    // two rate lines, one mean line
+  EXPECT_EQ(Count(html, "stroke-dasharray"), 1u);         // over-refusal is dashed
   EXPECT_EQ(Count(html, "<circle class=\"point\""), 8u);  // 3 + 2 (r1 missing) + 3
-  EXPECT_EQ(Count(html, "<rect class=\"bar\""), 2u);     // the strategy without attacks has none
+  EXPECT_EQ(Count(html, "<rect class=\"bar\""), 2u);      // the strategy without attacks has none
   EXPECT_NE(html.find("crescendo: 40%"), std::string::npos);
 }
 

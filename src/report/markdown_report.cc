@@ -47,7 +47,8 @@ std::string RenderMarkdown(const RunReport& report) {
 
   if (!report.refusal_by_label.empty()) {
     md << "## Refusal by prompt label (XSTest metrics)\n\n";
-    md << "| Family | Target | Label | Scored | Refusal rate | 95% CI | Full | Partial | Unscorable "
+    md << "| Family | Target | Label | Scored | Refusal rate | 95% CI | Full | Partial | "
+          "Unscorable "
           "|\n|---|---|---|---|---|---|---|---|---|\n";
     for (const RefusalLabelRow& r : report.refusal_by_label) {
       md << "| " << MarkdownCell(r.family) << " | " << MarkdownCell(r.target) << " | "

@@ -1,6 +1,6 @@
 // The result store's schema.
 //
-// Current schema (version 4), one row per:
+// Current schema (version 6), one row per:
 //
 //   runs            a run: its identity and configuration.
 //     id INTEGER PRIMARY KEY        assigned on insert; runs are also found by it ("breakfix
@@ -89,6 +89,18 @@
 //                                   JSON strings, or {"hex": ...} when not valid UTF-8)
 //     chosen, rejected              the replies, byte-exact
 //     provenance_json               where the pair came from (run, conversation, turn, scores)
+//
+//   attack_calls    one model call of a red-team attack, byte-exact, for replay (version 5).
+//     PRIMARY KEY (attack, seq)
+//   attacks         a finished red-team attack: grid position, outcome, result_json (version 5).
+//
+//   run_manifests   a run's reproducibility manifest (version 6).
+//     run_id INTEGER PRIMARY KEY -> runs(id)
+//     manifest_json                 the manifest (breakfix/manifest.h, docs/report-schema.md);
+//                                   NULL for runs made before version 6 (the migration adds such
+//                                   a row for every existing run, so "made before manifests" is
+//                                   told apart from "made without one", which has no row)
+//     updated_us                    when it was last written (the run's updated_us for NULL rows)
 //
 // Text columns are always bound as parameters with an explicit length; nothing stored is ever
 // spliced into SQL text.
@@ -279,6 +291,19 @@ CREATE TABLE items (
 ALTER TABLE conversations ADD COLUMN item_key TEXT;
 )sql";
 
+// Version 6: a reproducibility manifest per run (breakfix versions, hashes, model endpoints,
+// sampling, system fingerprints). Runs that exist already get a NULL manifest: they were made
+// before manifests were recorded.
+constexpr char kSchemaV6[] = R"sql(
+CREATE TABLE run_manifests (
+  run_id         INTEGER PRIMARY KEY REFERENCES runs(id),
+  manifest_json  TEXT,
+  updated_us     INTEGER NOT NULL
+);
+INSERT INTO run_manifests (run_id, manifest_json, updated_us)
+  SELECT id, NULL, updated_us FROM runs;
+)sql";
+
 Result<int64_t> QueryInt(sqlite3* db, const char* sql, const std::string& operation,
                          const std::string& path) {
   BF_ASSIGN_OR_RETURN(Statement stmt,
@@ -347,6 +372,7 @@ const std::vector<Migration>& Migrations() {
       {3, "run_targets, items and conversations.item_key", kSchemaV3},
       {4, "cycle_steps and preference_pairs", kSchemaV4},
       {5, "attack_calls and attacks", kSchemaV5},
+      {6, "run_manifests", kSchemaV6},
   };
   return *migrations;
 }

@@ -98,6 +98,12 @@ TEST(SchemaTest, OpensAndUpgradesAVersion1Database) {
   ASSERT_TRUE(usage.ok());
   EXPECT_EQ(usage->at("target").usage.total(), 11);
 
+  // Version 6: the run predates manifests, and the store says so.
+  Result<RunManifestRecord> manifest = store.GetRunManifest(run->id);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->state, RunManifestState::kBeforeSchema);
+  EXPECT_EQ(manifest->manifest_json, "");
+
   // The upgraded file takes new writes that use the version 2 columns.
   ASSERT_TRUE(store.SetRunStatus(run->id, RunStatus::kRunning).ok());
   ASSERT_TRUE(store.FinishConversation("conv-1", ConversationStatus::kDone, "max_turns", "").ok());
@@ -153,6 +159,52 @@ TEST(SchemaTest, AMigrationAnotherProcessFinishedFirstEndsItsTransaction) {
   EXPECT_TRUE(mine.Exec("BEGIN IMMEDIATE").ok());
   EXPECT_TRUE(mine.Exec("COMMIT").ok());
   EXPECT_EQ(mine.QueryInt("PRAGMA user_version"), latest);
+}
+
+// A store one version before manifests: its runs get a NULL manifest row (made before schema 6),
+// runs begun afterwards none until one is written, and the upgrade keeps everything else.
+TEST(SchemaTest, UpgradingAVersion5StoreMarksItsRunsAsMadeBeforeManifests) {
+  ScratchDir dir;
+  std::string path = dir.File("v5.db");
+  {
+    RawDb raw(path);
+    ASSERT_TRUE(raw.Exec("PRAGMA journal_mode = WAL").ok());
+    ASSERT_TRUE(MigrateSchema(raw.get(), path, kRunManifestSchemaVersion - 1).ok());
+    ASSERT_EQ(raw.QueryInt("PRAGMA user_version"), kRunManifestSchemaVersion - 1);
+    ASSERT_TRUE(raw.Exec(R"sql(
+      INSERT INTO runs (id, name, config_hash, config_json, suite_name, suite_hash, seed,
+                        targets_json, simulator, judge, status, created_us, updated_us)
+        VALUES (1, 'v5-run', 'cafe', '{}', 'rai', 'beef', 3, '["t"]', '', 'judge',
+                'interrupted', 1600000000000000, 1600000000000009);
+    )sql")
+                    .ok());
+  }
+  EXPECT_EQ(std::string(Migrations()[kRunManifestSchemaVersion - 1].description), "run_manifests");
+  Result<std::unique_ptr<Store>> opened = Store::OpenSqlite(path);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  EXPECT_EQ(store.SchemaVersion(), kRunManifestSchemaVersion);
+  Result<RunRecord> run = store.FindRun("v5-run");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->status, RunStatus::kInterrupted);
+  Result<RunManifestRecord> old = store.GetRunManifest(run->id);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->state, RunManifestState::kBeforeSchema);
+
+  RunRecord fresh;
+  fresh.name = "v6-run";
+  fresh.config_hash = "f00d";
+  fresh.config_json = "{}";
+  Result<RunRecord> begun = store.BeginRun(fresh);
+  ASSERT_TRUE(begun.ok());
+  EXPECT_EQ(store.GetRunManifest(begun->id)->state, RunManifestState::kNotRecorded);
+  // Resuming the old run records its manifest from then on.
+  ASSERT_TRUE(store.PutRunManifest(run->id, "{\"manifest_version\":1}").ok());
+  EXPECT_EQ(store.GetRunManifest(run->id)->state, RunManifestState::kRecorded);
+  opened.value().reset();
+  RawDb raw(path);
+  EXPECT_EQ(raw.QueryText("PRAGMA integrity_check"), "ok\n");
+  EXPECT_EQ(raw.QueryInt("PRAGMA foreign_key_check"), -1);  // no row: no dangling reference
 }
 
 TEST(SchemaTest, AFailedMigrationLeavesTheDatabaseAtItsOldVersion) {

@@ -117,6 +117,14 @@ constexpr char kPutAttackSql[] =
     "result_json, updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
     "?14, ?15, ?16)";
 
+constexpr char kPutRunManifestSql[] =
+    "INSERT INTO run_manifests (run_id, manifest_json, updated_us) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (run_id) DO UPDATE SET manifest_json = excluded.manifest_json, "
+    "updated_us = excluded.updated_us";
+constexpr char kSelectRunManifestSql[] =
+    "SELECT manifest_json IS NULL, manifest_json, updated_us FROM run_manifests WHERE run_id = ?1";
+constexpr char kRunExistsSql[] = "SELECT 1 FROM runs WHERE id = ?1";
+
 constexpr char kUsageByRoleSql[] =
     "SELECT m.role, m.ok, m.prompt_tokens, m.completion_tokens, m.latency_ms "
     "FROM run_units AS u JOIN model_calls AS m ON m.unit_key = u.conversation_key "
@@ -175,6 +183,9 @@ class SqliteStore final : public Store {
         {&insert_attack_call_, kInsertAttackCallSql, "record attack call"},
         {&select_attack_call_, kSelectAttackCallSql, "read attack call"},
         {&put_attack_, kPutAttackSql, "store attack"},
+        {&put_run_manifest_, kPutRunManifestSql, "store run manifest"},
+        {&select_run_manifest_, kSelectRunManifestSql, "read run manifest"},
+        {&run_exists_, kRunExistsSql, "look up run"},
     };
     for (const Entry& e : entries) {
       BF_ASSIGN_OR_RETURN(*e.stmt, Statement::Prepare(db_.get(), e.sql, e.operation, path_));
@@ -821,6 +832,49 @@ class SqliteStore final : public Store {
     return pairs;
   }
 
+  Status PutRunManifest(int64_t run_id, const std::string& manifest_json) override {
+    Statement& s = put_run_manifest_;
+    s.BindInt(1, run_id);
+    s.BindText(2, manifest_json);
+    s.BindInt(3, env_->WallMicros());
+    Status st = s.Run();
+    if (!st.ok() && s.last_result_code() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("PutRunManifest: no run with id " + std::to_string(run_id) + " in " +
+                              path_);
+    }
+    return st;
+  }
+
+  Result<RunManifestRecord> GetRunManifest(int64_t run_id) override {
+    RunManifestRecord record;
+    {
+      Statement& s = select_run_manifest_;
+      ScopedReset reset(s);
+      s.BindInt(1, run_id);
+      BF_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) {
+        if (s.Int(0) != 0) {
+          record.state = RunManifestState::kBeforeSchema;
+        } else {
+          record.state = RunManifestState::kRecorded;
+          record.manifest_json = s.Text(1);
+          record.updated_us = s.Int(2);
+        }
+        return record;
+      }
+    }
+    Statement& s = run_exists_;
+    ScopedReset reset(s);
+    s.BindInt(1, run_id);
+    BF_ASSIGN_OR_RETURN(bool exists, s.Step());
+    if (!exists) {
+      return Status::NotFound("GetRunManifest: no run with id " + std::to_string(run_id) + " in " +
+                              path_);
+    }
+    record.state = RunManifestState::kNotRecorded;
+    return record;
+  }
+
  private:
   // Adds the database path and row to a decoding error.
   template <typename T>
@@ -906,6 +960,9 @@ class SqliteStore final : public Store {
   Statement insert_attack_call_;
   Statement select_attack_call_;
   Statement put_attack_;
+  Statement put_run_manifest_;
+  Statement select_run_manifest_;
+  Statement run_exists_;
 };
 
 // Runs a pragma that returns one text value (journal_mode).

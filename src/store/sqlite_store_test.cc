@@ -1068,3 +1068,52 @@ TEST_F(AttackStoreTest, AttacksAreReplacedByKeyAndListedInGridOrder) {
 }  // namespace
 }  // namespace store
 }  // namespace breakfix
+
+namespace breakfix {
+namespace store {
+namespace {
+
+class RunManifestStoreTest : public SqliteStoreTest {};
+
+TEST_F(RunManifestStoreTest, ManifestsAreReplacedAndReadBackByteExact) {
+  auto run = store_->BeginRun(SampleRun("with-manifest"));
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  // A run begun without one (not through RunEval) has none, and says so.
+  auto none = store_->GetRunManifest(run->id);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->state, RunManifestState::kNotRecorded);
+  EXPECT_EQ(none->manifest_json, "");
+
+  ASSERT_TRUE(store_->PutRunManifest(run->id, "{\"manifest_version\":1,\"a\":\"\xc3\xa9\"}").ok());
+  clock_.Set(kT0 + 5);
+  ASSERT_TRUE(store_->PutRunManifest(run->id, "{\"manifest_version\":1,\"b\":2}").ok());
+  auto got = store_->GetRunManifest(run->id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->state, RunManifestState::kRecorded);
+  EXPECT_EQ(got->manifest_json, "{\"manifest_version\":1,\"b\":2}");
+  EXPECT_EQ(got->updated_us, kT0 + 5);
+  RawDb raw(path_);
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM run_manifests"), 1);
+}
+
+TEST_F(RunManifestStoreTest, ManifestWritesJoinTheOpenTransaction) {
+  auto run = store_->BeginRun(SampleRun("tx"));
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(store_->PutRunManifest(run->id, "{\"v\":1}").ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->PutRunManifest(run->id, "{\"v\":2}").ok());
+  ASSERT_TRUE(store_->Rollback().ok());
+  EXPECT_EQ(store_->GetRunManifest(run->id)->manifest_json, "{\"v\":1}");
+}
+
+TEST_F(RunManifestStoreTest, UnknownRunsAreNotFound) {
+  EXPECT_EQ(store_->PutRunManifest(4242, "{}").code(), StatusCode::kNotFound);
+  auto got = store_->GetRunManifest(4242);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(got.status().message().find("4242"), std::string::npos) << got.status().message();
+}
+
+}  // namespace
+}  // namespace store
+}  // namespace breakfix
