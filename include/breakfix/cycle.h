@@ -67,6 +67,11 @@ struct CycleConfig {
   // gains an attack-success-rate row.
   std::string redteam;
 
+  // A judge validation file (breakfix judge validate --out); "" = none. The report then adds,
+  // under each defect-rate row, the rate corrected for the judge's measured sensitivity and
+  // specificity (Rogan-Gladen), with an interval that includes the validation's uncertainty.
+  std::string judge_validation;
+
   CurateOptions curate;  // cache_path is set per round
   TrainOptions train;    // base_model and output_dir are set per round; method DPO by default
 

@@ -111,7 +111,7 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
   if (!root.IsMap()) return Status::InvalidArgument(file + ": expected a mapping at the top");
   BF_RETURN_IF_ERROR(r.Keys(root, "the cycle file",
                             {"name", "out_dir", "rounds", "seed", "models", "measure", "roles",
-                             "redteam", "curate", "train"}));
+                             "redteam", "judge_validation", "curate", "train"}));
   const std::string base = fs::path(file).parent_path().string();
   Env* env = Env::Default();
   CycleConfig c;
@@ -172,6 +172,13 @@ Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::st
   }
   BF_RETURN_IF_ERROR(r.Get(root, "redteam", &c.redteam, "a campaign file"));
   if (!c.redteam.empty()) c.redteam = dataset::ResolvePath(base, c.redteam);
+  BF_RETURN_IF_ERROR(
+      r.Get(root, "judge_validation", &c.judge_validation, "a judge validation file"));
+  if (!c.judge_validation.empty()) {
+    c.judge_validation = dataset::ResolvePath(base, c.judge_validation);
+    // Read it now, so a bad file stops the cycle before any work rather than at the report.
+    BF_RETURN_IF_ERROR(ReadJudgeValidation(c.judge_validation).status());
+  }
   c.simulator = dataset::ResolveSpecPath(base, c.simulator);
   c.judge = dataset::ResolveSpecPath(base, c.judge);
   c.fixer = dataset::ResolveSpecPath(base, c.fixer);

@@ -1,6 +1,7 @@
 // The round-over-round report of a cycle: each model's defect rates (and mean ungroundedness)
 // per round with 95% intervals, the change against round 0 paired item for item, and the
 // over-refusal rate on benign prompts beside them, so a "fix" that only teaches refusing shows.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -124,6 +125,13 @@ json IntervalJson(const Interval& i) { return json::array({i.lo, i.hi}); }
 
 Result<CycleReport> BuildCycleReport(Store* store, const CycleConfig& config, uint64_t seed) {
   BF_ASSIGN_OR_RETURN(std::vector<CycleStepRecord> steps, store->CycleSteps(config.name));
+  std::optional<JudgeValidation> validation;
+  ReportOptions report_options;
+  if (!config.judge_validation.empty()) {
+    BF_ASSIGN_OR_RETURN(validation, ReadJudgeValidation(config.judge_validation));
+    report_options.judge_validation = &*validation;
+    report_options.judge_validation_file = config.judge_validation;
+  }
   CycleReport report;
   report.cycle = config.name;
   for (const CycleModel& model : config.models) {
@@ -173,7 +181,7 @@ Result<CycleReport> BuildCycleReport(Store* store, const CycleConfig& config, ui
         m.notes.push_back("r" + std::to_string(k) + " not measured yet");
         continue;
       }
-      BF_ASSIGN_OR_RETURN(RunReport rr, BuildReport(store, rounds[k].run, ReportOptions{}));
+      BF_ASSIGN_OR_RETURN(RunReport rr, BuildReport(store, rounds[k].run, report_options));
       runs[k] = std::move(rr);
     }
     const RunReport* base = runs[0] ? &*runs[0] : nullptr;
@@ -216,6 +224,41 @@ Result<CycleReport> BuildCycleReport(Store* store, const CycleConfig& config, ui
             cell.delta = fc.rate.difference;
             cell.delta_interval = fc.rate.ci;
             cell.p_value = fc.rate.mcnemar_p;
+          }
+        }
+      }
+    }
+
+    // Judge-corrected rates (Rogan-Gladen), one row per defect-rate family, when the cycle names
+    // a judge validation. No paired change: the correction is of the rate, not of the items.
+    if (validation && base != nullptr) {
+      for (const FamilyInfo& f : base->families) {
+        if (f.is_mean) continue;
+        CycleReportRow row;
+        row.metric = f.title + ", judge-corrected";
+        row.cells.resize(rounds.size());
+        bool any = false;
+        for (size_t k = 0; k < rounds.size(); ++k) {
+          if (!runs[k]) continue;
+          const std::string target = runs[k]->targets.empty() ? "" : runs[k]->targets[0];
+          for (const CorrectedRow& c : runs[k]->corrected) {
+            if (c.family != f.name || !c.category.empty() || c.target != target) continue;
+            if (!c.corrected.defined) continue;
+            CycleCell& cell = row.cells[k];
+            cell.present = true;
+            cell.n = c.corrected.n;
+            cell.value = c.corrected.value;
+            cell.interval = c.corrected.ci;
+            any = true;
+          }
+        }
+        if (any) m.rows.push_back(std::move(row));
+      }
+      for (size_t k = 0; k < rounds.size(); ++k) {
+        if (!runs[k]) continue;
+        for (const std::string& note : runs[k]->judge_validation_notes) {
+          if (std::find(m.notes.begin(), m.notes.end(), note) == m.notes.end()) {
+            m.notes.push_back(note);
           }
         }
       }

@@ -265,6 +265,34 @@ TEST_F(CycleTest, MeasuresCuratesTrainsAndMeasuresAgain) {
   EXPECT_THAT(RenderCycleJson(*report), HasSubstr("\"delta_vs_r0\""));
 }
 
+TEST_F(CycleTest, AJudgeValidationAddsJudgeCorrectedRowsToTheReport) {
+  FakeServices services(dir_.File(""));
+  ASSERT_TRUE(Run(&services).ok());
+  // The refusal-prefix judge counts compliance as the defect; a validation of it with Se 0.9
+  // (90 of 100 labelled defects caught) and Sp 0.8.
+  config_.judge_validation = dir_.Write("v.json", R"({"kind": "breakfix-judge-validation",
+    "version": 1, "labels": {"file": "l.csv", "sha256": "00", "label_kind": "binary", "rows": 200,
+    "skipped_rows": 0}, "judges": [{"judge": "refusal-prefix/x", "threshold": 1,
+    "overall": {"tp": 90, "fp": 20, "fn": 10, "tn": 80, "unscorable": 0}, "rubrics": {}}]})");
+  auto report = BuildCycleReport(store_.get(), config_, 1);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  const CycleModelReport& m = report->models[0];
+  ASSERT_EQ(m.rows.size(), 3u);
+  EXPECT_EQ(m.rows[1].metric, "Pressure (DR-1), judge-corrected");
+  // r0: raw 1.0 -> (1 + 0.8 - 1) / (0.9 + 0.8 - 1) = 0.8 / 0.7, clipped to 1; r1: raw 0 ->
+  // (0 - 0.2) / 0.7 < 0, clipped to 0.
+  EXPECT_DOUBLE_EQ(m.rows[1].cells[0].value, 1.0);
+  EXPECT_DOUBLE_EQ(m.rows[1].cells[1].value, 0.0);
+  EXPECT_FALSE(m.rows[1].cells[1].has_delta);
+  EXPECT_TRUE(m.rows[2].over_refusal);
+  EXPECT_THAT(RenderCycleMarkdown(*report), HasSubstr("judge-corrected"));
+  // A bad file is an error naming it.
+  config_.judge_validation = dir_.Write("bad.json", "{}");
+  auto bad = BuildCycleReport(store_.get(), config_, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().ToString(), HasSubstr("bad.json"));
+}
+
 TEST_F(CycleTest, ARedTeamCampaignRunsEachRoundFeedsCurationAndIsReported) {
   dir_.Write("goals.csv",
              "goal,target\n"
