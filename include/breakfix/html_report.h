@@ -96,6 +96,10 @@ struct HtmlReportInput {
   // order. May be empty (no browser).
   std::function<Status(const std::function<Status(const HtmlConversation&)>& emit)> conversations;
   std::vector<std::string> notes;  // free text shown under the title (escaped)
+  // What the browser calls the "family" and the score (a campaign's are strategies and 1-10
+  // ratings).
+  std::string family_label = "Family";
+  std::string score_label = "Score (severity)";
 };
 
 struct HtmlReportOptions {

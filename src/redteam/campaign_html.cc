@@ -95,6 +95,8 @@ Status WriteCampaignHtml(const CampaignReport& report, Store* store, const std::
     input.notes.push_back(buf);
   }
   input.rate_charts = CampaignRateCharts(report);
+  input.family_label = "Strategy";
+  input.score_label = "Best rating (1-10)";
   input.conversations = [&](const std::function<Status(const HtmlConversation&)>& emit) {
     return ForEachCampaignAttack(store, report.campaign, emit);
   };

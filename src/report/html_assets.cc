@@ -124,20 +124,21 @@ const char kHtmlReportScript[] = R"JS(
     for (var i = 0; i < N; i++) c[rows[i][col]]++;
     return c;
   }
+  var labels = idx.labels || {};
   ['run', 'family', 'category', 'target', 'outcome'].forEach(function (name) {
     var dict = D[name];
     if (name === 'run' && dict.length < 2) return;
     var c = counts(name);
     var opts = [];
     for (var k = 0; k < dict.length; k++) opts.push([String(k), dict[k] + ' (' + c[k] + ')']);
-    addSelect(name, name.charAt(0).toUpperCase() + name.slice(1), opts);
+    addSelect(name, labels[name] || name.charAt(0).toUpperCase() + name.slice(1), opts);
   });
   var maxScore = -1;
   for (var i = 0; i < N; i++) if (rows[i][5] > maxScore) maxScore = rows[i][5];
   var scoreOpts = [];
   for (var s = 0; s <= maxScore; s++) scoreOpts.push(['=' + s, 'score = ' + s]);
   for (var s2 = 1; s2 <= maxScore; s2++) scoreOpts.push(['>' + s2, 'score \u2265 ' + s2]);
-  addSelect('score', 'Score (severity)', scoreOpts);
+  addSelect('score', labels.score || 'Score', scoreOpts);
   var searchLabel = el('label', null, 'Search transcripts, goals and judge reasons');
   var search = el('input');
   search.type = 'search';
@@ -158,7 +159,7 @@ const char kHtmlReportScript[] = R"JS(
   var table = el('table', 'bf-table');
   var thead = el('thead');
   var hr = el('tr');
-  ['#', 'Item', 'Family', 'Category', 'Target', 'Score', 'Outcome', 'Turns'].forEach(function (h) {
+  ['#', 'Item', labels.family || 'Family', 'Category', 'Target', 'Score', 'Outcome', 'Turns'].forEach(function (h) {
     hr.appendChild(el('th', null, h));
   });
   thead.appendChild(hr);

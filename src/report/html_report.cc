@@ -95,6 +95,27 @@ std::string Percent(double v) {
   return Fixed(p, p != 0 && std::fabs(p) < 10 ? 1 : 0) + "%";
 }
 
+// How many gridline steps an axis up to `max` gets, so every tick is a round number.
+int AxisSteps(double max, bool rate) {
+  struct Step {
+    double max;
+    int steps;
+  };
+  static const Step kRate[] = {{0.05, 5}, {0.1, 5}, {0.2, 4}, {0.25, 5},
+                               {0.4, 4},  {0.5, 5}, {0.6, 6}, {0.8, 4}};
+  static const Step kMean[] = {{0.5, 5}, {1.5, 3}, {3, 3}, {5, 5}, {7, 7}};
+  if (rate) {
+    for (const Step& s : kRate) {
+      if (std::fabs(s.max - max) < 1e-9) return s.steps;
+    }
+  } else {
+    for (const Step& s : kMean) {
+      if (std::fabs(s.max - max) < 1e-9) return s.steps;
+    }
+  }
+  return 4;
+}
+
 // The smallest "nice" axis maximum at or above `v`.
 double NiceMax(double v, bool rate) {
   static const double kRate[] = {0.05, 0.1, 0.2, 0.25, 0.4, 0.5, 0.6, 0.8, 1.0};
@@ -106,7 +127,13 @@ double NiceMax(double v, bool rate) {
   return rate ? 1.0 : std::ceil(v);
 }
 
-std::string AxisLabel(double v, bool rate) { return rate ? Percent(v) : Fixed(v, v < 10 ? 1 : 0); }
+std::string AxisLabel(double v, bool rate) {
+  if (rate)
+    return Fixed(v * 100,
+                 v > 0 && v < 0.1 && std::fabs(v * 100 - std::round(v * 100)) > 1e-9 ? 1 : 0) +
+           "%";
+  return Fixed(v, v < 10 ? 1 : 0);
+}
 
 // Shortens a label for an axis; the full text stays in the element's <title>.
 std::string ShortLabel(const std::string& s, size_t max_chars) {
@@ -164,8 +191,9 @@ std::string GroupedBars(const std::string& caption, const std::vector<std::strin
                     "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
                     "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
                     " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
-  for (int t = 0; t <= 4; ++t) {
-    const double v = ymax * t / 4;
+  const int steps = AxisSteps(ymax, rate);
+  for (int t = 0; t <= steps; ++t) {
+    const double v = ymax * t / steps;
     const std::string yy = Fixed(y(v), 1);
     svg += "<line class=\"grid\" x1=\"" + Fixed(left, 0) + "\" x2=\"" + Fixed(width - 6, 0) +
            "\" y1=\"" + yy + "\" y2=\"" + yy + "\"/>";
@@ -225,8 +253,9 @@ std::string TrendLines(const std::string& caption, const std::vector<std::string
                     "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
                     "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
                     " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
-  for (int t = 0; t <= 4; ++t) {
-    const double v = ymax * t / 4;
+  const int steps = AxisSteps(ymax, rate);
+  for (int t = 0; t <= steps; ++t) {
+    const double v = ymax * t / steps;
     const std::string yy = Fixed(y(v), 1);
     svg += "<line class=\"grid\" x1=\"" + Fixed(left, 0) + "\" x2=\"" + Fixed(width - 6, 0) +
            "\" y1=\"" + yy + "\" y2=\"" + yy + "\"/><text x=\"" + Fixed(left - 5, 0) + "\" y=\"" +
@@ -739,6 +768,7 @@ Status WriteHtmlReport(const HtmlReportInput& input, const HtmlReportOptions& op
                     {"outcome", outcomes.Values()},
                     {"scale", scales.Values()}}},
                   {"rows", std::move(rows)},
+                  {"labels", {{"family", input.family_label}, {"score", input.score_label}}},
                   {"chunk", options.conversations_per_chunk},
                   {"page", options.page_size}};
     file->Write("<script type=\"application/json\" id=\"bf-index\">" + ScriptJson(index) +
