@@ -450,7 +450,8 @@ int RunDemo(const DemoFlags& f) {
   std::printf("%s", markdown->c_str());
   std::printf("%s", kWhatItMeans);
   std::printf(
-      "\nFiles: %s (and .json), the store %s, models in %s, the cycle file %s.\n"
+      "\nFiles: %s (and .json, and .html to open in a browser), the store %s, models in %s, the "
+      "cycle file %s.\n"
       "Whole demo: %s.\n",
       report.string().c_str(), (out / "cycle" / "breakfix.db").string().c_str(),
       (out / "models").string().c_str(), cycle_file.string().c_str(), stages.Elapsed().c_str());
