@@ -237,7 +237,7 @@ std::string GroupedBars(const std::string& caption, const std::vector<std::strin
 // A line chart across rounds, one line per series, with CI whiskers at each point.
 std::string TrendLines(const std::string& caption, const std::vector<std::string>& rounds,
                        const std::vector<const HtmlTrendSeries*>& series, bool rate) {
-  const double left = 48, top = 12, plot_h = 170, bottom = 30, step = 90;
+  const double left = 48, top = 12, plot_h = 170, bottom = 30, step = 150;
   const double width = left + step * static_cast<double>(std::max<size_t>(rounds.size(), 2)) + 20;
   const double height = top + plot_h + bottom;
   double hi = 0;
@@ -273,7 +273,8 @@ std::string TrendLines(const std::string& caption, const std::vector<std::string
     for (size_t r = 0; r < ser.points.size(); ++r) {
       const HtmlTrendPoint& p = ser.points[r];
       if (!p.present) continue;
-      path += (path.empty() ? "M" : " L") + Fixed(x(r), 1) + " " + Fixed(y(p.value), 1);
+      const double offset = 4.0 * (static_cast<double>(s) - (series.size() - 1) / 2.0);
+      path += (path.empty() ? "M" : " L") + Fixed(x(r) + offset, 1) + " " + Fixed(y(p.value), 1);
     }
     if (!path.empty()) {
       svg += "<path class=\"trend\" data-series=\"" + std::to_string(s) + "\" d=\"" + path +
@@ -283,16 +284,18 @@ std::string TrendLines(const std::string& caption, const std::vector<std::string
     for (size_t r = 0; r < ser.points.size(); ++r) {
       const HtmlTrendPoint& p = ser.points[r];
       if (!p.present) continue;
-      const std::string cx = Fixed(x(r) + 3.0 * (static_cast<double>(s) - 1), 1);
-      svg += "<line class=\"whisker\" x1=\"" + cx + "\" x2=\"" + cx + "\" y1=\"" +
-             Fixed(y(p.ci.lo), 1) + "\" y2=\"" + Fixed(y(p.ci.hi), 1) + "\" stroke=\"" + Colour(s) +
-             "\"/>";
+      // Series sit side by side around the round's x, so overlapping intervals stay readable.
+      const double offset = 4.0 * (static_cast<double>(s) - (series.size() - 1) / 2.0);
+      const std::string cx = Fixed(x(r) + offset, 1);
+      svg += "<line class=\"trend-ci\" stroke-width=\"1.5\" x1=\"" + cx + "\" x2=\"" + cx +
+             "\" y1=\"" + Fixed(y(p.ci.lo), 1) + "\" y2=\"" + Fixed(y(p.ci.hi), 1) +
+             "\" stroke=\"" + Colour(s) + "\"/>";
       const std::string tip = ser.label + ", " + rounds[std::min(r, rounds.size() - 1)] + ": " +
                               (rate ? Percent(p.value) : Fixed(p.value, 2)) + " [" +
                               (rate ? Percent(p.ci.lo) : Fixed(p.ci.lo, 2)) + ", " +
                               (rate ? Percent(p.ci.hi) : Fixed(p.ci.hi, 2)) +
                               "], n=" + std::to_string(p.n);
-      svg += "<circle class=\"point\" cx=\"" + Fixed(x(r), 1) + "\" cy=\"" + Fixed(y(p.value), 1) +
+      svg += "<circle class=\"point\" cx=\"" + cx + "\" cy=\"" + Fixed(y(p.value), 1) +
              "\" r=\"3.5\" fill=\"" + Colour(s) + "\"><title>" + Esc(tip) + "</title></circle>";
     }
   }
@@ -696,11 +699,11 @@ Status WriteHtmlReport(const HtmlReportInput& input, const HtmlReportOptions& op
   h += "<header class=\"bf-top\"><h1 class=\"bf-isolate\">" + Esc(input.title) + "</h1>";
   for (const std::string& note : input.notes) h += "<p class=\"bf-meta\">" + Esc(note) + "</p>";
   h += "<nav class=\"bf-toc\">";
+  if (!input.trends.empty()) h += "<a href=\"#trends\">Round-over-round trends</a>";
+  if (!input.rate_charts.empty()) h += "<a href=\"#attacks\">Attack success</a>";
   for (size_t i = 0; i < input.runs.size(); ++i) {
     h += "<a href=\"#run-" + std::to_string(i) + "\">Run " + Esc(input.runs[i]->run.name) + "</a>";
   }
-  if (!input.trends.empty()) h += "<a href=\"#trends\">Round-over-round trends</a>";
-  if (!input.rate_charts.empty()) h += "<a href=\"#attacks\">Attack success</a>";
   if (input.conversations) h += "<a href=\"#conversations\">Conversations</a>";
   h += "</nav></header><main>";
   if (!input.trends.empty()) {
