@@ -83,6 +83,10 @@ std::string YamlWhere(const std::string& file, const YAML::Mark& mark);
 // file:line:column.
 Result<ModelTable> ModelTableFromYaml(const YAML::Node& models, const std::string& file);
 
+// Reads the `models:` map of a configuration file (the file `breakfix eval --config` takes);
+// other top-level settings are left to the commands they belong to. "" gives an empty table.
+Result<ModelTable> LoadModelTable(const std::string& file, Env* env);
+
 // Owns the HTTP client, the local engines and every model and judge built for a command.
 // Each local model file is loaded once and shared by every role that names it.
 class ModelSet {

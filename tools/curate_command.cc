@@ -47,27 +47,6 @@ struct ConvertFlags {
   bool quiet = false;
 };
 
-// Reads the `models:` map of a configuration file. Other top-level settings are left to the
-// commands they belong to, so the file given to `breakfix eval` serves here as well.
-Result<ModelTable> LoadModelTable(const std::string& file, Env* env) {
-  ModelTable table;
-  if (file.empty()) return table;
-  auto text = env->ReadFile(file);
-  if (!text.ok()) return Status::InvalidArgument("--config: " + text.status().message());
-  YAML::Node root;
-  try {
-    root = YAML::Load(*text);
-  } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(YamlWhere(file, e.mark) + ": " + e.msg);
-  }
-  if (!root.IsMap()) {
-    return Status::InvalidArgument(file + ":1:1: the configuration must be a map of settings");
-  }
-  const YAML::Node models = root["models"];
-  if (!models) return table;
-  return ModelTableFromYaml(models, file);
-}
-
 Result<std::map<std::string, int>> ParseThresholds(const std::vector<std::string>& specs) {
   std::map<std::string, int> out;
   for (const std::string& spec : specs) {

@@ -204,27 +204,6 @@ int RunScore(const JudgeFlags& f) {
 
 // --- validate --labels: any judge, or verdict columns, against human labels ---
 
-// Reads the `models:` map of a configuration file (the file given to `breakfix eval --config`),
-// so that --judge can name a configured model.
-Result<ModelTable> LoadModels(const std::string& file, Env* env) {
-  ModelTable table;
-  if (file.empty()) return table;
-  auto text = env->ReadFile(file);
-  if (!text.ok()) return Status::InvalidArgument("--config: " + text.status().message());
-  YAML::Node root;
-  try {
-    root = YAML::Load(*text);
-  } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(YamlWhere(file, e.mark) + ": " + e.msg);
-  }
-  if (!root.IsMap()) {
-    return Status::InvalidArgument(file + ":1:1: the configuration must be a map of settings");
-  }
-  const YAML::Node models = root["models"];
-  if (!models) return table;
-  return ModelTableFromYaml(models, file);
-}
-
 json ProportionJson(const Proportion& p) {
   return {{"successes", p.successes},
           {"n", p.n},
@@ -524,7 +503,7 @@ int RunValidateLabels(JudgeFlags& f) {
   std::unique_ptr<ModelSet> models;
   Judge* judge = nullptr;
   if (with_judge) {
-    auto table = LoadModels(f.config, env);
+    auto table = LoadModelTable(f.config, env);
     if (!table.ok()) return Fail(table.status());
     auto set = ModelSet::Create(env);
     if (!set.ok()) return Fail(set.status());

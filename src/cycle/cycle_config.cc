@@ -101,14 +101,7 @@ Status ParseCurate(const Reader& r, const YAML::Node& n, const std::string& base
 
 Result<CycleConfig> ParseCycleConfig(const std::string& yaml_text, const std::string& file) {
   Reader r(file);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-  if (!root.IsMap()) return Status::InvalidArgument(file + ": expected a mapping at the top");
+  BF_ASSIGN_OR_RETURN(YAML::Node root, r.LoadMap(yaml_text));
   BF_RETURN_IF_ERROR(r.Keys(root, "the cycle file",
                             {"name", "out_dir", "rounds", "seed", "models", "measure", "roles",
                              "redteam", "judge_validation", "curate", "train"}));

@@ -54,36 +54,6 @@ constexpr EncodingName kNames[] = {
 
 char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Length of the well-formed UTF-8 sequence at text[i], or 0 when it is ill-formed there.
-size_t WellFormedLength(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  size_t need = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2;
-    if (b0 == 0xE0) lo = 0xA0;  // no overlong three-byte forms
-    if (b0 == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3;
-    if (b0 == 0xF0) lo = 0x90;  // no overlong four-byte forms
-    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return 0;  // a continuation byte, 0xC0/0xC1 (overlong) or 0xF5..0xFF
-  }
-  if (i + need >= text.size()) return 0;  // truncated at the end of the text
-  const unsigned char b1 = byte(i + 1);
-  if (b1 < lo || b1 > hi) return 0;
-  for (size_t k = 2; k <= need; ++k) {
-    const unsigned char b = byte(i + k);
-    if (b < 0x80 || b > 0xBF) return 0;
-  }
-  return need + 1;
-}
-
 }  // namespace
 
 Result<TextEncoding> ParseTextEncoding(std::string_view name) {
@@ -133,24 +103,6 @@ char32_t SingleByteCodePoint(TextEncoding encoding, unsigned char byte) {
   return byte;
 }
 
-void AppendUtf8(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 void AppendAsUtf8(std::string_view bytes, TextEncoding from, std::string* out) {
   if (from == TextEncoding::kUtf8) {
     out->append(bytes);
@@ -166,21 +118,6 @@ void AppendAsUtf8(std::string_view bytes, TextEncoding from, std::string* out) {
     run = i + 1;
   }
   out->append(bytes.substr(run));
-}
-
-size_t FindInvalidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    // Fast path over ASCII.
-    if (static_cast<unsigned char>(text[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    const size_t n = WellFormedLength(text, i);
-    if (n == 0) return i;
-    i += n;
-  }
-  return std::string_view::npos;
 }
 
 std::string DescribeInvalidUtf8(std::string_view text, size_t offset) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "breakfix/status.h"
+#include "core/utf8.h"  // AppendUtf8, FindInvalidUtf8
 
 namespace breakfix::dataset {
 
@@ -38,18 +39,10 @@ const std::vector<std::string>& TextEncodingNames();
 // byte has a character and transcoding never fails. `encoding` must not be kUtf8.
 char32_t SingleByteCodePoint(TextEncoding encoding, unsigned char byte);
 
-// Appends the UTF-8 form of `code_point` (at most U+10FFFF, not a surrogate) to *out.
-void AppendUtf8(char32_t code_point, std::string* out);
-
 // Appends `bytes`, read in `from`, to *out as UTF-8. Single-byte encodings carry no state from
 // one byte to the next, so a file may be transcoded chunk by chunk as it is read. With kUtf8 the
 // bytes are appended unchanged (check them with FindInvalidUtf8).
 void AppendAsUtf8(std::string_view bytes, TextEncoding from, std::string* out);
-
-// Offset of the first byte of the first ill-formed UTF-8 sequence in `text`, or npos when it is
-// all well-formed. Ill-formed: a stray continuation byte, a truncated sequence, an overlong
-// form, a surrogate (U+D800..U+DFFF), or a value above U+10FFFF (the rules of RFC 3629).
-size_t FindInvalidUtf8(std::string_view text);
 
 // The bytes of the ill-formed sequence at `offset` for an error message: "byte 0xE9" or
 // "bytes 0xE2 0x80" (a truncated sequence shows the bytes it has).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/text.h"
 #include "dataset/suite_spec.h"
 
 namespace breakfix::dataset {
@@ -24,15 +25,6 @@ constexpr FormatEntry kFormats[] = {
     {DatasetFormat::kCsv, "csv"},
     {DatasetFormat::kJsonl, "jsonl"},
 };
-
-std::string Join(const std::vector<std::string>& items, const std::string& sep = ", ") {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
 
 // Shorthands for the named formats' tables.
 FieldRule Rule(const char* field, FieldRole role, std::vector<std::string> sources,
@@ -307,7 +299,7 @@ Result<ImportPlan> MakeImportPlan(const ImportOptions& options) {
     rubrics.push_back(kRefusalRubric);
     if (std::find(rubrics.begin(), rubrics.end(), options.rubric) == rubrics.end()) {
       return Status::InvalidArgument("--rubric '" + options.rubric +
-                                     "'; expected one of: " + Join(rubrics));
+                                     "'; expected one of: " + JoinText(rubrics));
     }
     plan.rubric = options.rubric;
   }
@@ -350,7 +342,7 @@ Result<DatasetFormat> ParseDatasetFormat(const std::string& name) {
     if (name == f.name) return f.format;
   }
   return Status::InvalidArgument("unknown format '" + name +
-                                 "'; expected one of: " + dataset::Join(DatasetFormatNames()));
+                                 "'; expected one of: " + JoinText(DatasetFormatNames()));
 }
 
 Status ValidateImportOptions(const ImportOptions& options) {

@@ -30,15 +30,6 @@ constexpr char kLegacyHint[] =
     "UTF-8 text (if the file is in a legacy encoding, pass --encoding latin1, cp1252 or "
     "macroman)";
 
-std::string Join(const std::vector<std::string>& items, const std::string& sep = ", ") {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
 std::string Plural(int64_t n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
@@ -236,9 +227,9 @@ class CsvSource : public RowSource {
         if (plan_.user_mapped) {
           return ErrorAt({path_, 1, 1},
                          "no column '" + rule.sources[0] + "' in the header (" + rule.origin + ")",
-                         "one of the header's columns: " + Join(header_));
+                         "one of the header's columns: " + JoinText(header_));
         }
-        const std::string names = Join(rule.sources, " or ");
+        const std::string names = JoinText(rule.sources, " or ");
         if (std::find(missing.begin(), missing.end(), names) == missing.end()) {
           missing.push_back(names);
         }
@@ -247,8 +238,8 @@ class CsvSource : public RowSource {
     }
     if (!missing.empty()) {
       return ErrorAt({path_, 1, 1},
-                     "a header with the columns " + Join(header_) + ", without " + Join(missing) +
-                         OtherFormatHint(plan_, header_),
+                     "a header with the columns " + JoinText(header_) + ", without " +
+                         JoinText(missing) + OtherFormatHint(plan_, header_),
                      "the " + plan_.format_name + " columns: " + plan_.documented_header);
     }
     return Status::OK();
@@ -404,7 +395,7 @@ class RecordBuilder {
               std::find(plan_.labels.begin(), plan_.labels.end(), *label) == plan_.labels.end()) {
             return Fail(kSkipUnknownLabel,
                         ErrorAt(cell.where, "label '" + *label + "' in " + Source(rule, cell),
-                                "one of: " + Join(plan_.labels)),
+                                "one of: " + JoinText(plan_.labels)),
                         problem);
           }
           break;
@@ -814,7 +805,7 @@ std::string FormatImportSummary(const ImportSummary& s, int listed_lines) {
       }
     }
     out += "  skipped " + Plural(count, "row", "rows") + " (" + reason + ") at " +
-           (count == 1 ? "line " : "lines ") + dataset::Join(lines);
+           (count == 1 ? "line " : "lines ") + JoinText(lines);
     if (more > 0) out += " and " + std::to_string(more) + " more (see skipped.jsonl)";
     out += "\n";
   }
@@ -822,7 +813,7 @@ std::string FormatImportSummary(const ImportSummary& s, int listed_lines) {
     out += "  stopped after " + Plural(s.rows_written, "record", "records") + " (the limit)\n";
   }
   if (!s.ignored_columns.empty()) {
-    out += "  columns not imported: " + dataset::Join(s.ignored_columns) + "\n";
+    out += "  columns not imported: " + JoinText(s.ignored_columns) + "\n";
   }
   for (const ImportedFile& f : s.files) out += "wrote " + f.path + " (" + f.what + ")\n";
   return out;

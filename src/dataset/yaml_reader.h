@@ -18,6 +18,19 @@ class YamlReader {
  public:
   explicit YamlReader(std::string file) : file_(std::move(file)) {}
 
+  // Parses the whole file, which must be a mapping at the top. Syntax errors name file:line:col.
+  Result<YAML::Node> LoadMap(const std::string& yaml_text) const {
+    YAML::Node root;
+    try {
+      root = YAML::Load(yaml_text);
+    } catch (const YAML::ParserException& e) {
+      return Status::InvalidArgument(file_ + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                     std::to_string(e.mark.column + 1) + ": " + e.msg);
+    }
+    if (!root.IsMap()) return Status::InvalidArgument(file_ + ": expected a mapping at the top");
+    return root;
+  }
+
   Status At(const YAML::Node& node, const std::string& what) const {
     const YAML::Mark m = node.Mark();
     std::string where = file_;

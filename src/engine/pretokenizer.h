@@ -24,6 +24,8 @@
 
 #include "breakfix/status.h"
 
+#include "core/utf8.h"
+
 namespace breakfix::engine {
 
 // ---------------------------------------------------------------------------------------------
@@ -42,8 +44,7 @@ struct CodePoint {
 // Decodes all of `text`. Overlong forms, surrogates and truncated sequences decode byte by byte
 // as kInvalidCodePoint, so the code points' byte spans always tile the text exactly.
 std::vector<CodePoint> DecodeUtf8(std::string_view text);
-// Appends the UTF-8 form of `cp` (which must be <= U+10FFFF).
-void AppendUtf8(char32_t cp, std::string* out);
+// (AppendUtf8 comes from core/utf8.h.)
 // Bytes of the UTF-8 sequence that starts with `lead`, judged by the lead byte alone (1 for a
 // continuation or invalid byte): how SentencePiece-style tokenizers cut text into symbols.
 int Utf8SequenceLength(unsigned char lead);

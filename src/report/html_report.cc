@@ -15,6 +15,7 @@
 
 #include "breakfix/hash.h"
 #include "core/atomic_file.h"
+#include "core/utf8.h"
 #include "report/format.h"
 #include "report/html_assets.h"
 
@@ -31,57 +32,34 @@ constexpr size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
 const char* Colour(size_t i) { return kPalette[i % kPaletteSize]; }
 
-// Replaces every invalid UTF-8 sequence with U+FFFD, so JSON serialisation never fails and no
-// stray byte reaches the page.
-std::string ValidUtf8(const std::string& s) {
+std::string Esc(const std::string& text) { return HtmlEscape(ReplaceInvalidUtf8(text)); }
+
+// Valid UTF-8 with '<', '>' and '&' written as \u escapes, which JSON allows inside strings (the
+// only place these characters can occur in JSON text).
+std::string EscapeForScript(std::string_view valid_json) {
   std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool ok = len != 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) ok = false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (ok) {
-      // Overlong forms, surrogates and values past U+10FFFF are invalid too.
-      const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-      if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) ok = false;
-    }
-    if (ok) {
-      out.append(s, i, len);
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
+  out.reserve(valid_json.size() + 16);
+  for (char c : valid_json) {
+    switch (c) {
+      case '<':
+        out += "\\u003c";
+        break;
+      case '>':
+        out += "\\u003e";
+        break;
+      case '&':
+        out += "\\u0026";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-std::string Esc(const std::string& text) { return HtmlEscape(ValidUtf8(text)); }
-
-// JSON for a <script type="application/json"> block.
+// JSON for a <script type="application/json"> block; the dump itself replaces invalid UTF-8.
 std::string ScriptJson(const json& value) {
-  return ScriptSafeJson(value.dump(-1, ' ', false, json::error_handler_t::replace));
+  return EscapeForScript(value.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 std::string Fixed(double v, int decimals) {
@@ -137,7 +115,7 @@ std::string AxisLabel(double v, bool rate) {
 
 // Shortens a label for an axis; the full text stays in the element's <title>.
 std::string ShortLabel(const std::string& s, size_t max_chars) {
-  std::string v = ValidUtf8(s);
+  std::string v = ReplaceInvalidUtf8(s);
   size_t chars = 0, i = 0;
   while (i < v.size()) {
     if (chars == max_chars) return v.substr(0, i) + "\xE2\x80\xA6";
@@ -146,6 +124,26 @@ std::string ShortLabel(const std::string& s, size_t max_chars) {
     ++chars;
   }
   return v;
+}
+
+// Opens a chart: the figure, its caption, the SVG element and the horizontal gridlines with
+// their axis labels. `y` maps a value to its vertical position.
+template <typename YFn>
+std::string ChartOpen(const std::string& caption, double width, double height, double left,
+                      double ymax, bool rate, const YFn& y) {
+  std::string svg = "<figure class=\"bf-chart\"><figcaption>" + Esc(caption) +
+                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
+                    "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
+                    " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
+  const int steps = AxisSteps(ymax, rate);
+  for (int t = 0; t <= steps; ++t) {
+    const double v = ymax * t / steps;
+    const std::string yy = Fixed(y(v), 1);
+    svg += "<line class=\"grid\" x1=\"" + Fixed(left, 0) + "\" x2=\"" + Fixed(width - 6, 0) +
+           "\" y1=\"" + yy + "\" y2=\"" + yy + "\"/><text x=\"" + Fixed(left - 5, 0) + "\" y=\"" +
+           Fixed(y(v) + 4, 1) + "\" text-anchor=\"end\">" + Esc(AxisLabel(v, rate)) + "</text>";
+  }
+  return svg;
 }
 
 struct BarValue {
@@ -187,19 +185,7 @@ std::string GroupedBars(const std::string& caption, const std::vector<std::strin
   }
   const double ymax = NiceMax(hi <= 0 ? (rate ? 0.05 : 0.5) : hi, rate);
   auto y = [&](double v) { return top + plot_h - plot_h * std::clamp(v / ymax, 0.0, 1.0); };
-  std::string svg = "<figure class=\"bf-chart\"><figcaption>" + Esc(caption) +
-                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
-                    "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
-                    " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
-  const int steps = AxisSteps(ymax, rate);
-  for (int t = 0; t <= steps; ++t) {
-    const double v = ymax * t / steps;
-    const std::string yy = Fixed(y(v), 1);
-    svg += "<line class=\"grid\" x1=\"" + Fixed(left, 0) + "\" x2=\"" + Fixed(width - 6, 0) +
-           "\" y1=\"" + yy + "\" y2=\"" + yy + "\"/>";
-    svg += "<text x=\"" + Fixed(left - 5, 0) + "\" y=\"" + Fixed(y(v) + 4, 1) +
-           "\" text-anchor=\"end\">" + Esc(AxisLabel(v, rate)) + "</text>";
-  }
+  std::string svg = ChartOpen(caption, width, height, left, ymax, rate, y);
   svg += "<line class=\"axis\" x1=\"" + Fixed(left, 0) + "\" x2=\"" + Fixed(left, 0) + "\" y1=\"" +
          Fixed(top, 0) + "\" y2=\"" + Fixed(top + plot_h, 0) + "\"/>";
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -249,18 +235,7 @@ std::string TrendLines(const std::string& caption, const std::vector<std::string
   const double ymax = NiceMax(hi <= 0 ? (rate ? 0.05 : 0.5) : hi, rate);
   auto y = [&](double v) { return top + plot_h - plot_h * std::clamp(v / ymax, 0.0, 1.0); };
   auto x = [&](size_t r) { return left + step / 2 + step * static_cast<double>(r); };
-  std::string svg = "<figure class=\"bf-chart\"><figcaption>" + Esc(caption) +
-                    "</figcaption><svg class=\"bf-svg\" role=\"img\" width=\"" + Fixed(width, 0) +
-                    "\" height=\"" + Fixed(height, 0) + "\" viewBox=\"0 0 " + Fixed(width, 0) +
-                    " " + Fixed(height, 0) + "\"><title>" + Esc(caption) + "</title>";
-  const int steps = AxisSteps(ymax, rate);
-  for (int t = 0; t <= steps; ++t) {
-    const double v = ymax * t / steps;
-    const std::string yy = Fixed(y(v), 1);
-    svg += "<line class=\"grid\" x1=\"" + Fixed(left, 0) + "\" x2=\"" + Fixed(width - 6, 0) +
-           "\" y1=\"" + yy + "\" y2=\"" + yy + "\"/><text x=\"" + Fixed(left - 5, 0) + "\" y=\"" +
-           Fixed(y(v) + 4, 1) + "\" text-anchor=\"end\">" + Esc(AxisLabel(v, rate)) + "</text>";
-  }
+  std::string svg = ChartOpen(caption, width, height, left, ymax, rate, y);
   for (size_t r = 0; r < rounds.size(); ++r) {
     svg += "<text x=\"" + Fixed(x(r), 1) + "\" y=\"" + Fixed(top + plot_h + 18, 1) +
            "\" text-anchor=\"middle\">" + Esc(rounds[r]) + "</text>";
@@ -554,7 +529,7 @@ class Dictionary {
  public:
   int Index(const std::string& value) {
     auto [it, inserted] = ids_.emplace(value, static_cast<int>(values_.size()));
-    if (inserted) values_.push_back(ValidUtf8(value));
+    if (inserted) values_.push_back(value);
     return it->second;
   }
   json Values() const { return values_; }
@@ -563,18 +538,6 @@ class Dictionary {
   std::map<std::string, int> ids_;
   std::vector<std::string> values_;
 };
-
-const char* RoleText(Role role) {
-  switch (role) {
-    case Role::kSystem:
-      return "system";
-    case Role::kUser:
-      return "user";
-    case Role::kAssistant:
-      return "assistant";
-  }
-  return "user";
-}
 
 // A fresh random nonce for the page's Content-Security-Policy: only the page's own script
 // carries it, so any <script> or event handler that slipped into the markup would not run.
@@ -615,25 +578,7 @@ std::string HtmlEscape(const std::string& text) {
 }
 
 std::string ScriptSafeJson(const std::string& json_text) {
-  const std::string valid = ValidUtf8(json_text);
-  std::string out;
-  out.reserve(valid.size() + 16);
-  for (char c : valid) {
-    switch (c) {
-      case '<':
-        out += "\\u003c";
-        break;
-      case '>':
-        out += "\\u003e";
-        break;
-      case '&':
-        out += "\\u0026";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return EscapeForScript(ReplaceInvalidUtf8(json_text));
 }
 
 Status ForEachRunConversation(Store* store, const RunReport& report,
@@ -744,19 +689,19 @@ Status WriteHtmlReport(const HtmlReportInput& input, const HtmlReportOptions& op
       json turns = json::array();
       for (const Message& m : c.turns) {
         if (m.role == Role::kAssistant) ++assistant_turns;
-        turns.push_back({RoleText(m.role), ValidUtf8(m.content)});
+        turns.push_back({RoleName(m.role), m.content});
       }
       rows.push_back({runs.Index(c.run), families.Index(c.family), categories.Index(c.category),
                       targets.Index(c.target), outcomes.Index(c.outcome), c.score,
-                      scales.Index(c.scale), ValidUtf8(c.item_id), assistant_turns});
+                      scales.Index(c.scale), c.item_id, assistant_turns});
       json scores = json::array();
       for (const TurnScore& t : c.turn_scores) {
-        scores.push_back({t.turn, t.score, ValidUtf8(t.reason)});
+        scores.push_back({t.turn, t.score, t.reason});
       }
       json d = {{"t", std::move(turns)}};
-      if (!c.goal.empty()) d["g"] = ValidUtf8(c.goal);
-      if (!c.judge.empty()) d["j"] = ValidUtf8(c.judge);
-      if (!c.reason.empty()) d["r"] = ValidUtf8(c.reason);
+      if (!c.goal.empty()) d["g"] = c.goal;
+      if (!c.judge.empty()) d["j"] = c.judge;
+      if (!c.reason.empty()) d["r"] = c.reason;
       if (!scores.empty()) d["s"] = std::move(scores);
       chunk.push_back(std::move(d));
       if (static_cast<int>(chunk.size()) == options.conversations_per_chunk) flush();
